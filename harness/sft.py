@@ -1,0 +1,172 @@
+"""Supervised fine-tuning (LoRA or full) on prompt/target rows with transformers.Trainer.
+
+The loss covers only the answer tokens and the end-of-turn token; the prompt is templated exactly as
+the inference engine templates it (HFEngine.apply_template), so a trained model is queried the way
+it was trained. Heavy imports stay inside functions: `import harness.sft` is cheap.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from harness.config import SFTConfig
+from harness.io import write_json
+
+IGNORE = -100
+MODES = ("lora", "full")
+
+
+def check_rows(rows: Sequence[Mapping]) -> None:
+    if not rows:
+        raise ValueError("no training rows: SFT needs at least one {'prompt', 'target'} row")
+    for number, row in enumerate(rows):
+        missing = [key for key in ("prompt", "target") if key not in row]
+        if missing:
+            raise ValueError(f"training row {number} lacks {', '.join(map(repr, missing))} "
+                             f"(has {', '.join(map(repr, row)) or 'no keys'})")
+
+
+def template(tokenizer, user: str) -> str:
+    """The prompt text inference sees: the chat template's user turn, or the text as is."""
+    if not getattr(tokenizer, "chat_template", None):
+        return user
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
+
+
+def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int) -> list[dict]:
+    """Token ids and labels (-100 on the prompt) for each row; the prompt is cut from the left."""
+    check_rows(rows)
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    examples = []
+    for number, row in enumerate(rows):
+        prompt = tokenizer(template(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
+        answer = tokenizer(row["target"], add_special_tokens=False)["input_ids"] + end
+        room = max_length - len(answer)
+        if room < 1:
+            raise ValueError(f"training row {number}: the target takes {len(answer)} tokens with its end "
+                             f"token, leaving no room for the prompt within max_length={max_length}")
+        prompt = prompt[-room:]
+        examples.append({"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer})
+    return examples
+
+
+class PadCollator:
+    """Right-pads input_ids with the pad id and labels with -100; attention_mask marks real tokens."""
+
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, batch: Sequence[Mapping]) -> dict:
+        import torch
+
+        width = max(len(ex["input_ids"]) for ex in batch)
+        ids, labels, mask = [], [], []
+        for ex in batch:
+            gap = width - len(ex["input_ids"])
+            ids.append(list(ex["input_ids"]) + [self.pad_id] * gap)
+            labels.append(list(ex["labels"]) + [IGNORE] * gap)
+            mask.append([1] * len(ex["input_ids"]) + [0] * gap)
+        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+                "attention_mask": torch.tensor(mask)}
+
+
+def _load(base_model: str, cfg: SFTConfig, seed: int, dtype: str, trust_remote_code: bool):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base_model, trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    torch.manual_seed(seed)  # seeds the LoRA initialisation
+    model = AutoModelForCausalLM.from_pretrained(
+        base_model, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+    model.config.use_cache = False
+    if cfg.mode == "lora":
+        from peft import LoraConfig, get_peft_model
+        lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    return tok, model
+
+
+def _arguments(cfg: SFTConfig, checkpoints: Path, seed: int):
+    import torch
+    from transformers import TrainingArguments
+
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise ValueError(f"warmup_ratio must lie in [0, 1), got {cfg.warmup_ratio}")
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="cosine",
+        # transformers 5 dropped warmup_ratio: a float in [0, 1) here is a ratio of the total steps.
+        warmup_steps=float(cfg.warmup_ratio),
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=seed,
+        data_seed=seed,
+        save_strategy="epoch",
+        save_total_limit=1,
+        logging_steps=10,
+        report_to=[],
+        disable_tqdm=False,
+        bf16=bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
+        remove_unused_columns=False,
+    )
+
+
+def _has_checkpoint(checkpoints: Path) -> bool:
+    return checkpoints.is_dir() and any(
+        p.is_dir() and p.name.startswith("checkpoint-") for p in checkpoints.iterdir())
+
+
+def _save(trainer, tok, mode: str, out_dir: Path) -> Path:
+    """Save the adapter (lora) or model + tokenizer (full) to out_dir/model, atomically."""
+    final, partial = out_dir / "model", out_dir / ".model.partial"
+    if trainer.is_world_process_zero() and partial.exists():
+        shutil.rmtree(partial)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(partial))  # every process: sharded (FSDP/DeepSpeed) saves gather here
+    if trainer.is_world_process_zero():
+        if mode == "full":
+            tok.save_pretrained(str(partial))
+        (partial / "training_args.bin").unlink(missing_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+    return final
+
+
+def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Path, seed: int = 0,
+          dtype: str = "float32", trust_remote_code: bool = False) -> dict:
+    """Fine-tune base_model on rows; save to out_dir/model and report to out_dir/train.json."""
+    from transformers import Trainer
+
+    if cfg.mode not in MODES:
+        raise ValueError(f"unknown SFT mode {cfg.mode!r}; valid: {', '.join(MODES)}")
+    check_rows(rows)
+    start = time.time()
+    out_dir = Path(out_dir)
+    checkpoints = out_dir / "checkpoints"
+    args = _arguments(cfg, checkpoints, seed)
+    tok, model = _load(base_model, cfg, seed, dtype, trust_remote_code)
+    examples = build_examples(tok, rows, cfg.max_length)
+    trainer = Trainer(model=model, args=args, train_dataset=examples,
+                      data_collator=PadCollator(tok.pad_token_id))
+    result = trainer.train(resume_from_checkpoint=True if _has_checkpoint(checkpoints) else None)
+    final = _save(trainer, tok, cfg.mode, out_dir)
+    report = {"mode": cfg.mode, "path": str(final), "examples": len(examples),
+              "steps": int(result.global_step), "train_loss": float(result.training_loss),
+              "seconds": round(time.time() - start, 3)}
+    if trainer.is_world_process_zero():
+        shutil.rmtree(checkpoints, ignore_errors=True)  # only now: the final model is in place
+        write_json(out_dir / "train.json", report)
+    trainer.accelerator.wait_for_everyone()
+    return report

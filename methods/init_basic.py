@@ -1,0 +1,8 @@
+"""Init-Basic: the untuned model with the plain QA prompt; the reference point E1 of THS."""
+NAME = "init-basic"
+STYLE = "basic"
+DESCRIPTION = "untuned model, plain prompt (THS reference)"
+
+
+def stages(kind: str) -> list:
+    return []
