@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -27,12 +28,16 @@ def _bench(args) -> None:
 
 def _construct(args) -> None:
     from harness import construct
+    from harness.io import write_json
     table = construct.read_table(args.knowledge)
     th = construct.from_tau(args.tau) if args.tau is not None else construct.OEQA_THRESHOLDS
     sel = construct.select(args.method, table, args.n_van, args.n_idk, th, seed=args.seed,
                            keep_zero_flow=args.keep_zero_flow)
     construct.write_selection(sel, args.out)
-    print(f"wrote {len(sel.rows)} rows to {args.out}; {sel.to_manifest()}")
+    manifest = {"method": args.method, "seed": args.seed, "thresholds": vars(th), **sel.to_manifest()}
+    write_json(f"{args.out}.manifest.json", manifest)
+    print(f"wrote {len(sel.rows)} rows to {args.out}")
+    print(json.dumps(manifest))
 
 
 def _ls(args) -> None:

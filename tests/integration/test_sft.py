@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -102,7 +103,9 @@ def test_lora_training_saves_adapter_and_learns_the_target(base, tok, lora_run):
     ids = torch.tensor([examples[0]["input_ids"]])
     with torch.inference_mode():
         assert not torch.allclose(plain(input_ids=ids).logits, tuned(input_ids=ids).logits)
-    assert target_loss(tuned, examples) < target_loss(plain, examples) - 0.5
+    before, after = target_loss(plain, examples), target_loss(tuned, examples)
+    print(f"target loss: base {before:.3f}, tuned {after:.3f}")
+    assert after < before - 0.5
 
 
 def test_training_is_deterministic_for_a_seed(base, tmp_path):
@@ -131,13 +134,24 @@ def test_resume_continues_from_a_checkpoint(base, tmp_path, monkeypatch):
             self.add_callback(Stop())
 
     with monkeypatch.context() as patch:
-        patch.setattr(transformers, "Trainer", Interrupted)
+        # transformers 5: sys.modules["transformers"] is not the module object `import` bound above.
+        patch.setattr(sys.modules["transformers"], "Trainer", Interrupted)
         with pytest.raises(Interrupt):
             train(base, ROWS[:4], cfg, tmp_path, seed=0)
     assert [p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*")] == ["checkpoint-1"]
     assert not (tmp_path / "model").exists()
 
-    resumed = train(base, ROWS[:4], cfg, tmp_path, seed=0)
+    steps = []
+
+    class Counting(transformers.Trainer):
+        def training_step(self, *a, **k):
+            steps.append(self.state.global_step)
+            return super().training_step(*a, **k)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sys.modules["transformers"], "Trainer", Counting)
+        resumed = train(base, ROWS[:4], cfg, tmp_path, seed=0)
+    assert steps == [1]                                         # only the second epoch's step ran
     assert resumed["steps"] == 2
     assert (tmp_path / "model" / "adapter_config.json").is_file()
     assert not (tmp_path / "checkpoints").exists()

@@ -1,0 +1,63 @@
+from dataclasses import replace
+
+import pytest
+
+from harness.config import PRESETS, RunConfig, preset
+from harness.run import Stage, StageContext, config_hash, run_stages
+
+
+def test_hash_ignores_speed_and_location_but_not_results():
+    cfg = RunConfig(model="smollm2-135m", preset=PRESETS["smoke"])
+    assert config_hash(cfg) == config_hash(replace(cfg, batch_size=64, data_dir="/elsewhere"))
+    assert config_hash(cfg) != config_hash(replace(cfg, seed=1))
+    assert config_hash(cfg) != config_hash(replace(cfg, limit=5))
+    assert config_hash(cfg) != config_hash(replace(cfg, dtype="float32"))
+    # --limit equal to the preset's own size is the same run
+    assert config_hash(cfg) == config_hash(replace(cfg, limit=cfg.preset.n_test))
+
+
+def test_unknown_preset_lists_valid():
+    with pytest.raises(ValueError, match="smoke, small, paper"):
+        preset("huge")
+
+
+def test_paper_preset_matches_the_paper_setup():
+    p = PRESETS["paper"]
+    assert (p.open.pool_size, p.open.n_van, p.open.n_idk, p.open.n_samples, p.open.n_shot) == (10000, 8000, 2000, 10, 3)
+    assert (p.open.sft.mode, p.open.sft.lr, p.open.sft.epochs) == ("full", 8e-6, 3)
+    c = p.choice
+    assert (c.pool_dataset, c.pool_split, c.pool_size, c.n_van, c.n_idk, c.n_shot) == ("mmlu", "test", 5000, 4000, 1000, 5)
+    assert (c.sft.mode, c.sft.lora_r, c.sft.lora_alpha, c.sft.lora_dropout, c.sft.lr) == ("lora", 64, 16, 0.1, 2e-4)
+    assert (c.tau_lo, c.tau_hi, c.rehearsal_min_correctness, c.rehearsal_min_certainty) == (0.5, 0.5, 0.99, None)
+    assert (p.open.tau_lo, p.open.tau_hi, p.open.rehearsal_min_certainty) == (0.49, 0.51, 0.995)
+
+
+def _ctx_factory(tmp_path):
+    cfg = RunConfig(model="m", preset=PRESETS["smoke"])
+    return lambda name: StageContext(cfg, tmp_path, name, "m", None)
+
+
+def test_stages_run_once_write_done_last_and_resume(tmp_path):
+    ran = []
+
+    def ok(ctx):
+        ran.append(ctx.name)
+        (ctx.dir / "out.txt").write_text("x")
+
+    def boom(ctx):
+        ran.append(ctx.name)
+        raise RuntimeError("crash")
+
+    make = _ctx_factory(tmp_path)
+    with pytest.raises(RuntimeError):
+        run_stages([Stage("a", ok), Stage("a", ok), Stage("b", boom)], make)
+    assert ran == ["a", "b"]                       # the duplicate "a" ran once
+    assert (tmp_path / "a" / "DONE").exists() and not (tmp_path / "b" / "DONE").exists()
+    run_stages([Stage("a", ok), Stage("b", ok)], make)
+    assert ran == ["a", "b", "b"]                  # resume: only the unfinished stage reruns
+
+
+def test_stage_input_must_be_done(tmp_path):
+    ctx = _ctx_factory(tmp_path)("later")
+    with pytest.raises(RuntimeError, match="needs earlier"):
+        ctx.input("earlier")
