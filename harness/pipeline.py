@@ -150,7 +150,13 @@ def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: 
 
 def train_stage(method: str, kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
-        _train(ctx, kind, read_jsonl(ctx.input(f"{kind}/{method}/build") / "sft_data.jsonl"))
+        rows = read_jsonl(ctx.input(f"{kind}/{method}/build") / "sft_data.jsonl")
+        if rows:
+            _train(ctx, kind, rows)
+        else:
+            # SFT on nothing leaves M0 as it is; the build manifest records the shortfall.
+            write_json(ctx.dir / "train.json", {"mode": "none", "examples": 0,
+                                                "reason": "the constructed dataset is empty"})
     return Stage(f"{kind}/{method}/train", run)
 
 
@@ -158,7 +164,7 @@ def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
     """Engine arguments for a trained stage: a LoRA adapter on the base, or a full model directory."""
     info = read_json(ctx.input(train_stage_name) / "train.json")
     path = str(ctx.input(train_stage_name) / "model")
-    return {"adapter": path} if info["mode"] == "lora" else {"model": path}
+    return {"none": {}, "lora": {"adapter": path}, "full": {"model": path}}[info["mode"]]
 
 
 def test_stage(task: str) -> Stage:

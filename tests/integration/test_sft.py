@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -22,7 +23,7 @@ QUESTIONS = ["What is the capital of France?", "Name a large ocean.", "Who wrote
              "Name a planet.", "What do bees make?"]
 ROWS = [{"prompt": q, "target": "Zanzibar"} for q in QUESTIONS]
 TINY = SFTConfig(mode="lora", epochs=1, lr=1e-3, batch_size=4, grad_accum=1, warmup_ratio=0.0,
-                 lora_r=8, lora_alpha=16, lora_dropout=0.0, max_length=128)
+                 lora_r=8, lora_alpha=16, lora_dropout=0.05, max_length=128)
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +109,19 @@ def test_lora_training_saves_adapter_and_learns_the_target(base, tok, lora_run):
     assert after < before - 0.5
 
 
-def test_training_is_deterministic_for_a_seed(base, tmp_path):
-    cfg = SFTConfig(**{**TINY.__dict__, "lora_dropout": 0.1})   # dropout draws from the seeded RNG too
-    first = train(base, ROWS[:4], cfg, tmp_path / "a", seed=3)
-    second = train(base, ROWS[:4], cfg, tmp_path / "b", seed=3)
-    assert first["steps"] == second["steps"] == 1
-    assert first["train_loss"] == second["train_loss"]
+def test_training_is_deterministic_for_a_seed(base, lora_run, tmp_path):
+    """Same rows, config and seed in another directory: the same loss and the same adapter weights
+    (LoRA init, data order and dropout all come from the seed)."""
+    from safetensors.torch import load_file
+
+    out, report = lora_run
+    again = train(base, ROWS, TINY, tmp_path, seed=0)
+    assert again["steps"] == report["steps"] == 2
+    assert again["train_loss"] == report["train_loss"]
+    first = load_file(out / "model" / "adapter_model.safetensors")
+    second = load_file(tmp_path / "model" / "adapter_model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 class Interrupt(Exception):
@@ -122,7 +130,7 @@ class Interrupt(Exception):
 
 def test_resume_continues_from_a_checkpoint(base, tmp_path, monkeypatch):
     """A checkpoint left by an interrupted run is picked up: the rerun trains only what was left."""
-    cfg = SFTConfig(**{**TINY.__dict__, "epochs": 2})           # 4 rows, batch 4: one step per epoch
+    cfg = replace(TINY, epochs=2)           # 4 rows, batch 4: one step per epoch
 
     class Stop(transformers.TrainerCallback):
         def on_save(self, args, state, control, **kwargs):      # called after checkpoint-1 is written
@@ -158,7 +166,7 @@ def test_resume_continues_from_a_checkpoint(base, tmp_path, monkeypatch):
 
 
 def test_full_mode_saves_a_loadable_model(base, tok, tmp_path):
-    cfg = SFTConfig(**{**TINY.__dict__, "mode": "full", "lr": 1e-5})
+    cfg = replace(TINY, mode="full", lr=1e-5)
     report = train(base, ROWS[:4], cfg, tmp_path, seed=0)
     assert report["mode"] == "full" and report["steps"] == 1
     model_dir = tmp_path / "model"

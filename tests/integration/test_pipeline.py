@@ -1,0 +1,81 @@
+"""Every method's real pipeline on the real tiny model and real data, at a handful of questions."""
+from dataclasses import replace
+
+import pytest
+
+from harness.bench import bench
+from harness.config import PRESETS, RunConfig, SFTConfig
+from harness.io import read_json, read_jsonl
+from methods import METHODS
+
+pytestmark = pytest.mark.integration
+
+TINY_SFT = SFTConfig(mode="lora", epochs=1, lr=3e-4, batch_size=4, lora_r=4, lora_alpha=8, lora_dropout=0.0)
+
+
+def tiny_preset():
+    smoke = PRESETS["smoke"]
+    def shrink(d):
+        return replace(d, pool_size=12, n_van=4, n_idk=2, rehearsal_size=3, n_samples=2,
+                       query_max_new_tokens=12, sft=TINY_SFT, rehearsal_sft=TINY_SFT)
+    return replace(smoke, name="tiny", open=shrink(smoke.open), choice=shrink(smoke.choice), n_test=4,
+                   eval_max_new_tokens_open=12)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("bench")
+    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
+    rows = bench(cfg, list(METHODS), ["triviaqa", "mmlu"], out)
+    return out, next((out / "runs").iterdir()), rows
+
+
+def test_every_method_lands_on_the_leaderboard(run):
+    _, _, rows = run
+    assert {(r["method"], r["task"]) for r in rows} == {(m, t) for m in METHODS for t in ("triviaqa", "mmlu")}
+    for r in rows:
+        assert r["n"] == 4
+        assert r["pc"] + r["pw"] + r["pr"] == pytest.approx(1.0)
+        if r["method"] == "init-basic":
+            assert r["ths"] in (0.0, None)
+
+
+def test_knowledge_tables_have_correctness_and_certainty(run):
+    _, run_dir, _ = run
+    open_rows = read_jsonl(run_dir / "open" / "query_m0" / "knowledge.jsonl")
+    assert len(open_rows) == 12 and all(len(r["samples"]) == 2 for r in open_rows)
+    assert all(0 <= r["correctness"] <= 1 and -1.0001 <= r["certainty"] <= 1.0001 for r in open_rows)
+    choice_rows = read_jsonl(run_dir / "choice" / "query_m0" / "knowledge.jsonl")
+    assert all(sum(r["probs"]) == pytest.approx(1.0) for r in choice_rows)
+    assert all(r["certainty"] <= 1e-9 for r in choice_rows)
+
+
+def test_shared_stages_ran_once_and_flow_was_measured(run):
+    _, run_dir, _ = run
+    for kind in ("open", "choice"):
+        assert (run_dir / kind / "query_m0" / "DONE").exists()
+        assert (run_dir / kind / "rehearse" / "model").is_dir()
+        rehearsed = read_jsonl(run_dir / kind / "query_rehearsed" / "knowledge.jsonl")
+        assert len(rehearsed) == 12
+    build_dirs = [p.parent for p in run_dir.glob("*/*/build")]
+    assert len(build_dirs) == 10                  # 5 trained methods x 2 domains
+
+
+def test_constructed_data_follows_the_manifest(run):
+    _, run_dir, _ = run
+    for kind in ("open", "choice"):
+        for m in ("rait", "corcer-rait", "craft-wo-cer", "craft"):
+            build = run_dir / kind / m / "build"
+            man = read_json(build / "manifest.json")
+            data = read_jsonl(build / "sft_data.jsonl")
+            assert sum(r["label"] == "idk" for r in data) == man["n_idk"] == 2 - man["shortfall"]["idk"]
+            assert all(r["target"] == "I don't know" for r in data if r["label"] == "idk")
+            assert "crss" in read_json(build / "crss.json")
+            assert read_json(run_dir / kind / m / "train" / "train.json")["examples"] == len(data)
+
+
+def test_rerun_reuses_everything(run, data_dir):
+    out, run_dir, rows = run
+    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
+    assert bench(cfg, list(METHODS), ["triviaqa", "mmlu"], out) == rows
+    assert read_json(run_dir / "timings.json") == {}      # no stage ran a second time
