@@ -41,5 +41,14 @@ test: model
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
 
+# The committed smoke leaderboard of all seven methods (leaderboards/smoke/), with its per-sample records.
+LB := leaderboards/smoke
+leaderboard: model
+	$(VENV)/bin/harness bench --methods all --tasks triviaqa,mmlu --preset smoke --out $(LB)
+	rm -rf $(LB)/records && mkdir -p $(LB)/records
+	cd $(LB)/runs/*/eval && for d in */*/; do m=$${d%%/*}; t=$${d#*/}; t=$${t%/}; \
+	  cp $$d/records.jsonl ../../../records/$$m.$$t.jsonl; done
+	cp $(LB)/runs/*/config.json $(LB)/config.json
+
 clean:
 	rm -rf $(OUT)
