@@ -20,7 +20,7 @@ def _bench(args) -> None:
     methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
-                    data_dir=args.data_dir)
+                    data_dir=args.data_dir, trust_remote_code=args.trust_remote_code)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     bench(cfg, methods, _csv(args.tasks), Path(args.out))
@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--engine", default="hf")
     b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
-    b.add_argument("--batch-size", type=int, default=16)
+    b.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
+    b.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
     b.set_defaults(func=_bench)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])
@@ -86,8 +87,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_libraries() -> None:
+    """Our rich progress bars say what runs; the libraries' own bars and notices only add noise."""
+    import logging
+    import os
+    import warnings
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
+    for name in ("lm-eval", "lm_eval", "sentence_transformers", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    quiet_libraries()
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:

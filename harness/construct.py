@@ -18,13 +18,12 @@ output is a pure function of (table, arguments).  Random draws use one
 """
 from __future__ import annotations
 
-import json
 import math
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from typing import Mapping, Sequence
+
+from harness.io import read_jsonl, write_jsonl
 
 METHOD_RULES = ("rait", "corcer-rait", "craft-wo-cer", "craft")
 FLOW_METHODS = ("craft-wo-cer", "craft")
@@ -177,34 +176,10 @@ def select(method: str, table: Sequence[Mapping], n_van: int, n_idk: int,
 
 
 def read_table(path) -> list:
-    """Read a JSONL knowledge table; blank lines are skipped."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: malformed JSON: {e.msg}") from e
-            if not isinstance(obj, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object")
-            rows.append(obj)
-    return rows
+    """Read a JSONL knowledge table; blank lines are skipped, a bad line is named."""
+    return read_jsonl(path)
 
 
 def write_selection(selection: Selection, path) -> None:
     """Write {"id","label"} JSONL atomically, so a crash never leaves half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".selection.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for r in selection.rows:
-                f.write(json.dumps({"id": r["id"], "label": r["label"]}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_jsonl(path, ({"id": r["id"], "label": r["label"]} for r in selection.rows))

@@ -63,7 +63,8 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     from harness.sft import train
     d = _domain(ctx, kind)
     write_jsonl(ctx.dir / "sft_data.jsonl", rows)
-    train(ctx.base_model, rows, d.rehearsal_sft if rehearsal else d.sft, ctx.dir, seed=ctx.cfg.seed)
+    train(ctx.base_model, rows, d.rehearsal_sft if rehearsal else d.sft, ctx.dir, seed=ctx.cfg.seed,
+          bf16=ctx.cfg.dtype == "bfloat16", trust_remote_code=ctx.cfg.trust_remote_code)
 
 
 def rehearse_stage(kind: str) -> Stage:

@@ -60,7 +60,7 @@ class StageContext:
     def engine(self, adapter: str | None = None, model: str | None = None):
         from harness.engines import EngineSpec
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
-                          batch_size=self.cfg.batch_size)
+                          batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code)
         return self.engines.get(spec)
 
 

@@ -83,7 +83,8 @@ class HFEngine:
         with _progress() as bar:
             task = bar.add_task(desc, total=len(prompts))
             for idx in self._batches(prompts, self.spec.batch_size):
-                logits = self.model(**self._encode([prompts[i] for i in idx])).logits[:, -1, :]
+                # Only the last position's logits: the full [batch, seq, vocab] tensor is gigabytes.
+                logits = self.model(**self._encode([prompts[i] for i in idx]), logits_to_keep=1).logits[:, -1, :]
                 logp = torch.log_softmax(logits.float(), dim=-1)[:, ids]
                 for j, i in enumerate(idx):
                     out[i] = logp[j].tolist()

@@ -273,14 +273,14 @@ def test_read_table_roundtrip_and_blank_lines(tmp_path):
 def test_read_table_malformed_line(tmp_path):
     p = tmp_path / "k.jsonl"
     p.write_text(json.dumps(row("a", 0.1)) + "\n" + json.dumps(row("b", 0.2)) + "\n{oops\n")
-    with pytest.raises(ValueError, match=r"k\.jsonl:3"):
+    with pytest.raises(ValueError, match=r"k\.jsonl: line 3"):
         read_table(p)
 
 
 def test_read_table_non_object(tmp_path):
     p = tmp_path / "k.jsonl"
     p.write_text("[1, 2]\n")
-    with pytest.raises(ValueError, match=r"k\.jsonl:1"):
+    with pytest.raises(ValueError, match=r"k\.jsonl: line 1"):
         read_table(p)
 
 
