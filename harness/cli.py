@@ -1,4 +1,4 @@
-"""harness bench | construct | ls"""
+"""harness bench | construct | leaderboard publish | regress | ls"""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,35 @@ def _construct(args) -> None:
     write_json(f"{args.out}.manifest.json", manifest)
     print(f"wrote {len(sel.rows)} rows to {args.out}")
     print(json.dumps(manifest))
+
+
+def _publish(args) -> None:
+    from harness.publish import publish
+    if args.resamples < 1:
+        raise ValueError(f"--resamples must be positive, got {args.resamples}")
+    rows = publish(args.run_dirs, Path(args.out), n_resamples=args.resamples, seed=args.seed)
+    tasks = sorted({r["task"] for r in rows})
+    print(f"published {len(rows)} rows ({', '.join(tasks)}) to {args.out}: "
+          "leaderboard.md, leaderboard.csv, leaderboard.json, index.html, plots/")
+
+
+def _regress(args) -> int:
+    from harness import regress
+    from harness.io import read_json, write_json
+    results = read_json(args.results)
+    if not isinstance(results, list):
+        raise ValueError(f"{args.results}: expected a leaderboard.json (a list of rows)")
+    if args.update and not Path(args.baseline).exists():
+        baseline = {"tolerance": {}, "rows": []}       # first baseline of a new gate
+    else:
+        baseline = read_json(args.baseline)
+    report = regress.compare(baseline, results)
+    regress.print_report(report)
+    if args.update:
+        write_json(args.baseline, regress.updated(baseline, results))
+        print(f"baseline {args.baseline} rewritten from {args.results} ({len(results)} rows)")
+        return 0
+    return 1 if report.failed else 0
 
 
 def _ls(args) -> None:
@@ -83,6 +112,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
     c.set_defaults(func=_construct)
+    lb = sub.add_parser("leaderboard", help="publish leaderboards from run directories")
+    lb_sub = lb.add_subparsers(dest="action", required=True)
+    pub = lb_sub.add_parser("publish", help="tables with bootstrap CIs, plots and an HTML page")
+    pub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (OUT/runs/<hash>)")
+    pub.add_argument("--out", required=True, help="output directory")
+    pub.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    pub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    pub.set_defaults(func=_publish)
+    r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")
+    r.add_argument("--baseline", required=True, help="baseline JSON (e.g. ci/baseline.json)")
+    r.add_argument("--results", required=True, help="leaderboard.json of the run to check")
+    r.add_argument("--update", action="store_true",
+                   help="rewrite the baseline from the results (keeps its tolerances), exit 0")
+    r.set_defaults(func=_regress)
     sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
     return p
 
@@ -106,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     quiet_libraries()
     try:
-        args.func(args)
+        rc = args.func(args)               # a handler returns an exit code only when it has one
     except (ValueError, FileNotFoundError) as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return 2
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

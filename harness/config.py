@@ -34,6 +34,7 @@ class DomainConfig:
     n_samples: int = 10                     # OEQA sampled answers per question
     temperature: float = 1.0
     n_shot: int = 3
+    fewshot_multiturn: bool = False         # shots as chat turns instead of the code's one text block
     query_max_new_tokens: int = 32
     tau_lo: float = 0.49                    # code: 0.49/0.51 OEQA, 0.5/0.5 MCQA (idk: mu < tau)
     tau_hi: float = 0.51
@@ -73,7 +74,7 @@ def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsa
     def scale(d: DomainConfig) -> DomainConfig:
         return replace(d, pool_size=pool, n_van=n_van, n_idk=n_idk, rehearsal_size=rehearsal,
                        n_samples=n_samples, sft=sft, rehearsal_sft=sft, temperature=0.7,
-                       query_max_new_tokens=16)
+                       query_max_new_tokens=16, fewshot_multiturn=True)
     return replace(base, name=name, open=scale(base.open),
                    choice=replace(scale(base.choice), n_shot=choice_shots), n_test=n_test)
 
@@ -82,7 +83,8 @@ PAPER = _paper()
 # LoRA everywhere on CPU: full fine-tuning of even 135M parameters doubles the step time.
 # At temperature 1.0 a 135M model's samples are mostly noise (114 of 120 TriviaQA questions had
 # correctness 0, leaving CRaFT no candidates), so the CPU presets sample at 0.7; 3-shot answers are
-# one line, so 16 new tokens suffice.
+# one line, so 16 new tokens suffice. A small chat model given the three shots as one text block
+# mostly repeats a shot's answer ("Sinclair Lewis"); as chat turns it answers the question.
 # MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on
 # 2 cores), so the CPU presets query MCQA with fewer shots than the paper's 5.
 _CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=8, lora_r=16, lora_alpha=32, lora_dropout=0.05)

@@ -44,9 +44,9 @@ def load_encoder():
 
 
 def query_open(engine: Engine, items: Sequence[dict], n_samples: int, temperature: float,
-               max_new_tokens: int, seed: int, encoder=None) -> list[dict]:
+               max_new_tokens: int, seed: int, encoder=None, multiturn: bool = False) -> list[dict]:
     """OEQA: sample n answers per question with the 3-shot prompt of the CRaFT code."""
-    prompts = [engine.apply_template(open_fewshot(it["question"])) for it in items]
+    prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=multiturn)) for it in items]
     raw = engine.generate(prompts, n=n_samples, temperature=temperature,
                           max_new_tokens=max_new_tokens, seed=seed, desc="knowledge query (sampling)")
     answers = [[first_line(s) for s in per] for per in raw]

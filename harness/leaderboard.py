@@ -63,3 +63,65 @@ def print_table(rows: list[dict]) -> None:
         table.add_row(r["method"], r["task"], str(r["n"]),
                       *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")])
     Console().print(table)
+
+
+# ---------------------------------------------------------------- published leaderboard (with CIs)
+
+CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths") for end in ("lo", "hi")]
+PUBLISH_COLUMNS = COLUMNS + CI_COLUMNS + ["harness"]
+
+
+def ci_text(r: dict, metric: str) -> str:
+    """`53.3 [48.1, 58.0]`: the point and its interval in %, or the point alone without one."""
+    lo, hi = r.get(f"{metric}_lo"), r.get(f"{metric}_hi")
+    if r.get(metric) is None or lo is None or hi is None:
+        return _pct(r.get(metric))
+    return f"{_pct(r[metric])} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """(header, row key) of a published table; preset and run only when rows come from several runs."""
+    cols = [("model", "model"), ("method", "method"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
+            ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
+            ("truthfulness", "truthfulness")]
+    if len({r["run"] for r in rows}) > 1:
+        cols += [("preset", "preset"), ("run", "run")]
+    return cols
+
+
+def cell_text(r: dict, key: str) -> str:
+    if key in ("pc", "pw", "pr", "ths"):
+        return ci_text(r, key)
+    if key in PERCENT:
+        return _pct(r.get(key))
+    return "" if r.get(key) is None else str(r[key])
+
+
+def is_best_ths(r: dict, task_rows: list[dict]) -> bool:
+    """Ties are all best; a tolerance keeps equal THS computed along different paths tied."""
+    values = [x["ths"] for x in task_rows if x.get("ths") is not None]
+    return r.get("ths") is not None and r["ths"] >= max(values) - 1e-12
+
+
+def by_task(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by task, tasks and rows in their first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["task"], []).append(r)
+    return groups
+
+
+def publish_markdown(rows: list[dict], footer: str) -> str:
+    """One table per task with 95% CIs, the best THS of each task in bold."""
+    lines = ["# RAIT leaderboard", ""]
+    cols = publish_columns(rows)
+    for task, task_rows in by_task(rows).items():
+        lines += [f"## {task}", "", "| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
+        for r in task_rows:
+            cells = [cell_text(r, k) for _, k in cols]
+            if is_best_ths(r, task_rows):
+                cells[[k for _, k in cols].index("ths")] = f"**{cell_text(r, 'ths')}**"
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", f"![{task}: THS plane](plots/{task}_ths_plane.svg) "
+                      f"![{task}: Pc, Pw, Pr](plots/{task}_bars.svg)", ""]
+    return "\n".join(lines) + "\n" + footer.rstrip() + "\n"

@@ -41,7 +41,7 @@ def _query(ctx: StageContext, kind: str, adapter: str | None) -> list[dict]:
     engine = ctx.engine(adapter=adapter)
     if kind == "open":
         return knowledge.query_open(engine, items, d.n_samples, d.temperature,
-                                    d.query_max_new_tokens, ctx.cfg.seed)
+                                    d.query_max_new_tokens, ctx.cfg.seed, multiturn=d.fewshot_multiturn)
     shots = load_items("mmlu", "dev", _data_dir(ctx))
     return knowledge.query_choice(engine, items, shots, d.n_shot)
 

@@ -36,10 +36,16 @@ def choice_body(question: str, choices: Sequence[str], subject: str | None = Non
     return "\n".join(lines) + "\nAnswer:"
 
 
-def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS) -> str:
-    blocks = [f"{SHOT_INSTRUCTION}\nQuestion: {q}\nAnswer:\n{a}" for q, a in shots]
-    blocks.append(f"{SHOT_INSTRUCTION}\nQuestion: {question.strip()}\nAnswer:")
-    return "\n\n".join(blocks)
+def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS,
+                 multiturn: bool = False) -> str | list[dict]:
+    """The 3-shot query prompt: one text block (the CRaFT code), or chat turns, one per shot."""
+    def ask(q: str) -> str:
+        return f"{SHOT_INSTRUCTION}\nQuestion: {q.strip()}\nAnswer:"
+    if multiturn:
+        turns = [t for q, a in shots for t in ({"role": "user", "content": ask(q)},
+                                                {"role": "assistant", "content": a})]
+        return turns + [{"role": "user", "content": ask(question)}]
+    return "\n\n".join([f"{ask(q)}\n{a}" for q, a in shots] + [ask(question)])
 
 
 def choice_fewshot(body: str, shots: Sequence[tuple[str, str]]) -> str:

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 from harness.config import SFTConfig
 from harness.io import write_json
+from harness.progress import trainer_callback
 
 IGNORE = -100
 MODES = ("lora", "full")
@@ -116,7 +117,7 @@ def _arguments(cfg: SFTConfig, checkpoints: Path, seed: int, bf16: bool = False)
         save_total_limit=1,
         logging_steps=10,
         report_to=[],
-        disable_tqdm=False,
+        disable_tqdm=True,                   # harness.progress shows a rich bar instead
         bf16=_bf16(bf16),
         use_cpu=not torch.cuda.is_available(),
         train_sampling_strategy="group_by_length",
@@ -170,7 +171,7 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     tok, model = _load(base_model, cfg, seed, dtype, trust_remote_code)
     examples = build_examples(tok, rows, cfg.max_length)
     trainer = Trainer(model=model, args=args, train_dataset=examples,
-                      data_collator=PadCollator(tok.pad_token_id))
+                      data_collator=PadCollator(tok.pad_token_id), callbacks=[trainer_callback()])
     result = trainer.train(resume_from_checkpoint=True if _has_checkpoint(checkpoints) else None)
     final = _save(trainer, tok, cfg.mode, out_dir)
     report = {"mode": cfg.mode, "path": str(final), "examples": len(examples),

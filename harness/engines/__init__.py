@@ -6,8 +6,9 @@ from typing import Protocol, Sequence
 
 
 class Engine(Protocol):
-    def apply_template(self, user: str) -> str:
-        """The model's chat template around one user turn (identity for base models)."""
+    def apply_template(self, user: str | list[dict]) -> str:
+        """The model's chat template around one user turn or a list of chat messages
+        (plain text for base models)."""
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
                  max_new_tokens: int = 32, seed: int = 0) -> list[list[str]]:

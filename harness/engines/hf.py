@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-from rich.progress import Progress
 
 from harness.engines import EngineSpec
+from harness.progress import progress as _progress
 
 
 def pick_device(device: str) -> str:
@@ -38,11 +38,12 @@ class HFEngine:
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
 
-    def apply_template(self, user: str) -> str:
+    def apply_template(self, user: str | list[dict]) -> str:
+        messages = [{"role": "user", "content": user}] if isinstance(user, str) else user
         if not self.tok.chat_template:
-            return user
-        return self.tok.apply_chat_template(
-            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
+            # Base models: the turns as plain text, each answer after its question.
+            return "\n".join(m["content"] for m in messages)
+        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _batches(self, prompts: Sequence[str], size: int):
         # Longest first: similar lengths share a batch (less padding) and memory peaks early.
@@ -103,9 +104,3 @@ class HFEngine:
             for j, i in enumerate(idx):
                 out[i] = mean[j].tolist()
         return out
-
-
-def _progress() -> Progress:
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)

@@ -1,0 +1,181 @@
+"""`harness leaderboard publish`: run directories -> leaderboard.{md,csv,json}, index.html, plots/.
+
+Every figure is recomputed from the runs' per-sample records and config.json, never copied from
+a `leaderboard.json`: that file holds only the last `bench` invocation, which need not be the
+run being published.
+"""
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from harness import __version__
+from harness.evaluate import TASKS, task_info
+from harness.io import read_json, write_json, write_text
+from harness.leaderboard import (PUBLISH_COLUMNS, by_task, cell_text, is_best_ths, publish_columns,
+                                 publish_markdown, row)
+from harness.plots import task_plots
+from harness.stats import ci_rows
+from methods import METHODS, REFERENCE
+
+
+def _order(names, registry) -> list[str]:
+    """Registry order first (the order the README and `harness ls` use), then the rest by name."""
+    known = [n for n in registry if n in names]
+    return known + sorted(set(names) - set(known))
+
+
+def discover(run_dir: Path) -> list[tuple[str, str]]:
+    """(method, task) of every records file of the run, tasks then methods in registry order."""
+    files = sorted(Path(run_dir).glob("eval/*/*/records.jsonl"))
+    if not files:
+        raise FileNotFoundError(f"{run_dir}: no eval/<method>/<task>/records.jsonl; "
+                                "expected a run directory such as results/runs/<hash>")
+    pairs = {(f.parent.parent.name, f.parent.name) for f in files}
+    tasks = _order({t for _, t in pairs}, TASKS)
+    methods = _order({m for m, _ in pairs}, METHODS)
+    for t in tasks:
+        if (REFERENCE, t) not in pairs:
+            raise ValueError(f"{run_dir}: task {t} has no {REFERENCE} records, the reference of THS")
+    return [(m, t) for t in tasks for m in methods if (m, t) in pairs]
+
+
+def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Leaderboard rows of one run directory, with bootstrap CIs and the harness version."""
+    run_dir = Path(run_dir).resolve()
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory: no config.json "
+                                "(pass OUT/runs/<hash>, not OUT)")
+    meta = read_json(run_dir / "config.json")
+    pairs = discover(run_dir)
+    try:
+        model, preset = meta["config"]["model"], meta["config"]["preset"]["name"]
+    except (KeyError, TypeError):
+        raise ValueError(f"{run_dir}/config.json has no config.model or config.preset.name") from None
+    rows = [row(run_dir, model, preset, m, t, task_info(t).kind, REFERENCE) for m, t in pairs]
+    rows = ci_rows(run_dir, rows, n_resamples, seed)
+    extra = {"run": meta.get("hash", run_dir.name), "harness": meta.get("harness")}
+    merged = [{**r, **extra} for r in rows]
+    return [{k: r.get(k) for k in PUBLISH_COLUMNS} for r in merged]
+
+
+def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Merge run directories into one published leaderboard under `out_dir`; return its rows."""
+    import pandas as pd
+    dirs = list(dict.fromkeys(Path(d).resolve() for d in run_dirs))   # the same run once
+    if not dirs:
+        raise ValueError("no run directories given")
+    rows = [r for d in dirs for r in run_rows(d, n_resamples, seed)]
+    task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows}, TASKS))}
+    rows.sort(key=lambda r: task_rank[r["task"]])                      # stable: run, method order kept
+    out_dir = Path(out_dir)
+    task_plots(rows, out_dir / "plots")
+    notes = footer(dirs, n_resamples, seed)
+    write_json(out_dir / "leaderboard.json", rows)
+    write_text(out_dir / "leaderboard.csv", pd.DataFrame(rows, columns=PUBLISH_COLUMNS).to_csv(index=False))
+    write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes)))
+    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots"))
+    return rows
+
+
+def footer(dirs: list[Path], n_resamples: int, seed: int) -> list[str]:
+    """What the figures mean, and which harness and runs produced them."""
+    runs = []
+    for d in dirs:
+        meta = read_json(d / "config.json")
+        cfg = meta["config"]
+        sha = (meta.get("git_sha") or "unknown")[:10]
+        runs.append(f"`{meta.get('hash', d.name)}` ({cfg['model']}, preset {cfg['preset']['name']}, "
+                    f"seed {cfg.get('seed')}, harness {meta.get('harness')}, git {sha})")
+    return [f"Figures in %, with 95% percentile-bootstrap intervals over test questions "
+            f"({n_resamples} resamples, seed {seed}). THS against {REFERENCE} on the same questions; "
+            "the best THS of each task in bold.",
+            f"Published by harness {__version__} from runs: " + "; ".join(runs) + "."]
+
+
+# ---------------------------------------------------------------- index.html
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
+th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; }
+th { cursor: pointer; background: #f3f3f3; user-select: none; white-space: nowrap; }
+th[aria-sort=ascending]::after { content: " \\25B2"; }
+th[aria-sort=descending]::after { content: " \\25BC"; }
+td.text, th.text { text-align: left; }
+td.best { font-weight: bold; background: #e8f5e9; }
+figure { margin: 0 0 2rem; display: flex; flex-wrap: wrap; gap: 1rem; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+footer { color: #555; font-size: 0.85rem; border-top: 1px solid #ddd; padding-top: 0.5rem; }
+"""
+
+# Sorts by the raw value in data-sort (fractions, not the formatted "53.3 [48.1, 58.0]" text);
+# undefined values (n/a) stay last in both directions. Marks each table once wired, so a DOM
+# dump shows the script ran.
+_JS = """
+(function () {
+  function value(row, col) { return row.cells[col].getAttribute("data-sort"); }
+  function sortBy(table, th, col) {
+    var asc = th.getAttribute("aria-sort") !== "ascending", numeric = th.dataset.type === "number";
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+    var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a, col), y = value(b, col);
+      if (x === "" || y === "") { return (x === "") - (y === ""); }
+      var d = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+      return asc ? d : -d;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.addEventListener("click", function () { sortBy(table, th, col); });
+    });
+    table.setAttribute("data-sortable", "ready");
+  });
+})();
+"""
+
+_TEXT_KEYS = {"model", "method", "preset", "run"}
+
+
+def _cell(r: dict, key: str, best: bool) -> str:
+    raw = r.get(key)
+    sort = "" if raw is None else str(raw)
+    cls = "text" if key in _TEXT_KEYS else ("best" if best else "")
+    attr = f' class="{cls}"' if cls else ""
+    text = html.escape(cell_text(r, key))
+    return f'<td{attr} data-sort="{html.escape(sort)}">{f"<strong>{text}</strong>" if best else text}</td>'
+
+
+def _table(task_rows: list[dict], cols: list[tuple[str, str]]) -> str:
+    head = "".join(f'<th scope="col" class="text" data-type="text">{html.escape(h)}</th>' if k in _TEXT_KEYS
+                   else f'<th scope="col" data-type="number">{html.escape(h)}</th>' for h, k in cols)
+    body = "\n".join("<tr>" + "".join(_cell(r, k, k == "ths" and is_best_ths(r, task_rows))
+                                      for _, k in cols) + "</tr>" for r in task_rows)
+    return (f'<table class="leaderboard sortable">\n<thead><tr>{head}</tr></thead>\n'
+            f"<tbody>\n{body}\n</tbody>\n</table>")
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def page(rows: list[dict], notes: list[str], plots_dir: Path) -> str:
+    """One self-contained page: inline CSS and script, plots as base64 PNG, nothing fetched."""
+    cols = publish_columns(rows)
+    sections = []
+    for task, task_rows in by_task(rows).items():
+        t = html.escape(task)
+        sections.append(
+            f'<section id="task-{t}">\n<h2>{t}</h2>\n{_table(task_rows, cols)}\n<figure>'
+            f'{_img(plots_dir / f"{task}_ths_plane.png", f"{task}: THS plane")}'
+            f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n</section>')
+    foot = "".join(f"<p>{html.escape(n).replace('`', '')}</p>" for n in notes)
+    return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>RAIT leaderboard</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            "<h1>RAIT leaderboard</h1>\n<p>Click a column header to sort.</p>\n"
+            + "\n".join(sections) + f"\n<footer>{foot}</footer>\n<script>{_JS}</script>\n</body>\n</html>\n")

@@ -1,0 +1,195 @@
+"""Regression gate: compare leaderboard rows with a committed baseline (`harness regress`).
+
+A metric fails when it moves in its bad direction by more than its tolerance. Pr has no good
+direction (more refusals are right on unknown questions and wrong on known ones), so its moves
+are reported and never fail; the gated metrics that involve refusals (THS, over-refusal,
+truthfulness) already judge whether a refusal was the right one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HIGHER_IS_BETTER = ("pc", "ths", "truthfulness")
+LOWER_IS_BETTER = ("pw", "over_refusal")
+NEUTRAL = ("pr",)
+METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
+KEY = ("model", "method", "task")
+# Float noise from summing fractions along different paths is not a move.
+EPS = 1e-9
+
+FAILING = {"worse", "missing", "undefined"}
+
+
+@dataclass(frozen=True)
+class Change:
+    row: tuple[str, str, str]
+    metric: str | None
+    baseline: float | None
+    result: float | None
+    tolerance: float | None
+    verdict: str    # worse, undefined, missing: fail; better, within, info, changed, new: reported
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in FAILING
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.result is None:
+            return None
+        return self.result - self.baseline
+
+
+@dataclass
+class Report:
+    changes: list[Change] = field(default_factory=list)
+    compared: int = 0           # baseline rows found in the results
+
+    @property
+    def failures(self) -> list[Change]:
+        return [c for c in self.changes if c.failed]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+
+def key(r: dict) -> tuple[str, str, str]:
+    missing = [k for k in KEY if k not in r]
+    if missing:
+        raise ValueError(f"row {r} has no {', '.join(missing)}")
+    return tuple(r[k] for k in KEY)
+
+
+def index(rows: list[dict], what: str) -> dict[tuple, dict]:
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        if key(r) in out:
+            raise ValueError(f"{what} have two rows for {'/'.join(key(r))}; "
+                             "gate one run (one model and preset) at a time")
+        out[key(r)] = r
+    return out
+
+
+def tolerance_of(baseline: dict, brow: dict, metric: str) -> float:
+    """Row tolerance, else the file's, else the baseline's CI half-width, else exact."""
+    for source in (brow.get("tolerance") or {}, baseline.get("tolerance") or {}):
+        if source.get(metric) is not None:
+            return float(source[metric])
+    half = brow.get(f"{metric}_ci_half")
+    return 0.0 if half is None else float(half)
+
+
+def judge(metric: str, base: float | None, result: float | None, tol: float) -> str | None:
+    """The verdict of one metric, None when it did not move."""
+    if base is None or result is None:
+        if base is None and result is None:
+            return None
+        # THS turning undefined (the reference stopped erring) loses the headline figure.
+        return "undefined" if metric == "ths" and base is not None else "changed"
+    delta = result - base
+    if abs(delta) <= EPS:
+        return None
+    if metric in NEUTRAL:
+        return "info"
+    bad = -delta if metric in HIGHER_IS_BETTER else delta
+    if bad > tol + EPS:
+        return "worse"
+    return "better" if bad < 0 else "within"
+
+
+def compare(baseline: dict, results_rows: list[dict]) -> Report:
+    """Every baseline row against the results row of the same (model, method, task)."""
+    brows = index(baseline.get("rows", []), "baseline rows")
+    results = index(results_rows, "results")
+    report = Report()
+    for k, brow in brows.items():
+        if k not in results:
+            report.changes.append(Change(k, None, None, None, None, "missing"))
+            continue
+        report.compared += 1
+        for metric in METRICS:
+            if metric not in brow:
+                continue
+            tol = tolerance_of(baseline, brow, metric)
+            verdict = judge(metric, brow[metric], results[k].get(metric), tol)
+            if verdict:
+                report.changes.append(Change(k, metric, brow[metric], results[k].get(metric), tol, verdict))
+    report.changes += [Change(k, None, None, None, None, "new") for k in results if k not in brows]
+    return report
+
+
+def make_baseline(rows: list[dict], ci_half: dict | None = None, tolerance: dict | None = None) -> dict:
+    """A baseline file from leaderboard rows.
+
+    `ci_half` maps (model, method, task) to {metric: CI half-width}; without it, rows that carry
+    `<metric>_lo` / `<metric>_hi` (a published leaderboard.json) give their own half-widths.
+    """
+    out = []
+    for r in rows:
+        b = {k: r[k] for k in KEY} | {m: r.get(m) for m in METRICS}
+        halves = (ci_half or {}).get(key(r)) or _halves(r)
+        b |= {f"{m}_ci_half": v for m, v in halves.items() if v is not None}
+        out.append(b)
+    return {"tolerance": dict(tolerance or {}), "rows": out}
+
+
+def _halves(r: dict) -> dict:
+    return {m: (r[f"{m}_hi"] - r[f"{m}_lo"]) / 2 for m in METRICS
+            if r.get(f"{m}_lo") is not None and r.get(f"{m}_hi") is not None}
+
+
+def updated(baseline: dict, rows: list[dict]) -> dict:
+    """The baseline rewritten from `rows`, keeping the file's and each surviving row's tolerances.
+
+    Rows without CIs keep their old CI half-widths: the results of a plain `bench` carry none,
+    and the spread of a metric changes far less than the metric itself.
+    """
+    old = index(baseline.get("rows", []), "baseline rows")
+    new = make_baseline(rows, tolerance=baseline.get("tolerance"))
+    for b in new["rows"]:
+        prev = old.get(key(b), {})
+        for m in METRICS:
+            if f"{m}_ci_half" not in b and prev.get(f"{m}_ci_half") is not None:
+                b[f"{m}_ci_half"] = prev[f"{m}_ci_half"]
+        if prev.get("tolerance"):
+            b["tolerance"] = dict(prev["tolerance"])
+    return new
+
+
+def _fmt(v: float | None, sign: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{100 * v:+.2f}" if sign else f"{100 * v:.2f}"
+
+
+_STYLE = {"worse": "bold red", "undefined": "bold red", "missing": "bold red", "better": "green",
+          "new": "cyan", "within": "yellow"}
+
+
+def table(report: Report):
+    """A rich table of what moved: row, metric, baseline, result, delta, tolerance, verdict (in %)."""
+    from rich.table import Table
+    t = Table(title=f"regression gate: {len(report.failures)} failed, {len(report.changes)} moved, "
+                    f"{report.compared} rows compared (figures in %)")
+    for col in ("row", "metric", "baseline", "result", "delta", "tolerance", "verdict"):
+        t.add_column(col, justify="left" if col in ("row", "metric", "verdict") else "right", no_wrap=True)
+    for c in report.changes:
+        verdict = ("FAIL " if c.failed else "") + c.verdict
+        style = _STYLE.get(c.verdict, "")
+        t.add_row("/".join(c.row), c.metric or "-", _fmt(c.baseline), _fmt(c.result),
+                  _fmt(c.delta, sign=True), "" if c.tolerance is None else _fmt(c.tolerance),
+                  f"[{style}]{verdict}[/{style}]" if style else verdict)
+    return t
+
+
+def print_report(report: Report) -> None:
+    from rich.console import Console
+    console = Console()
+    if not console.is_terminal:        # CI logs: rich would squeeze the table into 80 columns
+        console = Console(width=max(console.width, 140))
+    console.print(table(report))
+    for c in report.failures:          # one plain line each, greppable whatever the table width
+        what = f"{c.metric} {_fmt(c.baseline)} -> {_fmt(c.result)}" if c.metric else "row"
+        console.print(f"FAILED {'/'.join(c.row)}: {what} ({c.verdict})", markup=False, soft_wrap=True)
+    console.print("[bold red]FAILED[/bold red]" if report.failed else "[green]passed[/green]")

@@ -1,0 +1,109 @@
+"""Bootstrap confidence intervals for leaderboard rows and paired comparisons of two methods.
+
+Both resample test questions, never answers: a question keeps its method answer and its
+init-basic answer together, so THS's reference point moves with the resampled questions.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from harness.io import read_jsonl
+from harness.metrics import bootstrap_ci, summarize
+from methods import REFERENCE
+
+CI_METRICS = ("pc", "pw", "pr", "ths")
+
+
+def records_path(run_dir: Path, method: str, task: str) -> Path:
+    return Path(run_dir) / "eval" / method / task / "records.jsonl"
+
+
+def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]:
+    """Class lists of `records` and each of `others`, in the order of `records`' question ids.
+
+    Every other set must cover every question of `records`, and records must have unique ids:
+    a silently dropped or doubled question would bias the interval.
+    """
+    ids = [r["id"] for r in records]
+    if len(set(ids)) != len(ids):
+        raise ValueError("records have duplicate question ids")
+    out = [[r["class"] for r in records]]
+    for other in others:
+        by_id = {r["id"]: r["class"] for r in other}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise ValueError(f"{len(missing)} questions have no aligned record, e.g. {missing[:3]}")
+        out.append([by_id[i] for i in ids])
+    return out
+
+
+def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int = 0,
+            level: float = 0.95) -> list[dict]:
+    """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for Pc, Pw, Pr and THS.
+
+    Every metric of a row uses the same seed, hence the same resampled questions, so the
+    intervals of one row describe one set of bootstrap worlds.
+    """
+    out = []
+    for r in rows:
+        records = read_jsonl(records_path(run_dir, r["method"], r["task"]))
+        base = read_jsonl(records_path(run_dir, REFERENCE, r["task"]))
+        classes, base_classes = aligned(records, base)
+        extra = {}
+        for metric in CI_METRICS:
+            lo, hi = bootstrap_ci(classes, base_classes, metric, n_resamples, seed, level)
+            extra.update({f"{metric}_lo": lo, f"{metric}_hi": hi})
+        out.append({**r, **extra})
+    return out
+
+
+def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict],
+                     base_records: Sequence[dict], metric: str, n_resamples: int = 1000,
+                     seed: int = 0, level: float = 0.95) -> dict:
+    """Difference metric(a) - metric(b) on the same questions, with a percentile interval.
+
+    Each resample draws one set of question indices for method a, method b and the reference,
+    so what the two methods share (question difficulty) cancels in the difference. The
+    two-sided p-value is twice the share of resamples whose difference does not keep the
+    observed sign (capped at 1; 1 when the observed difference is 0). Resamples where the
+    metric is undefined for either method (THS with no reference error) are skipped.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be positive, got {n_resamples!r}")
+    if {r["id"] for r in records_a} != {r["id"] for r in records_b}:
+        raise ValueError("the two methods were not evaluated on the same questions")
+    a, b, base = aligned(records_a, records_b, base_records)
+    if metric not in summarize(a, base):
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(summarize(a, base))}")
+    diff = _diff(a, b, base, metric, np.arange(len(a)))
+    if diff is None:
+        return {"diff": None, "lo": None, "hi": None, "p_value": None}
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        d = _diff(a, b, base, metric, rng.integers(0, len(a), size=len(a)))
+        if d is not None:
+            diffs.append(d)
+    if not diffs:
+        return {"diff": diff, "lo": None, "hi": None, "p_value": None}
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(diffs, [tail, 100 - tail])
+    return {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": _p_value(diff, np.array(diffs))}
+
+
+def _diff(a: list[str], b: list[str], base: list[str], metric: str, idx: np.ndarray) -> float | None:
+    pick = idx.tolist()
+    base_s = [base[i] for i in pick]
+    va = summarize([a[i] for i in pick], base_s)[metric]
+    vb = summarize([b[i] for i in pick], base_s)[metric]
+    return None if va is None or vb is None else va - vb
+
+
+def _p_value(diff: float, diffs: np.ndarray) -> float:
+    if diff == 0:
+        return 1.0
+    flipped = float(np.mean(diffs * np.sign(diff) <= 0))
+    return min(1.0, 2 * flipped)

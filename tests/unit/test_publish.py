@@ -1,0 +1,142 @@
+"""`harness leaderboard publish` on synthetic run directories: tables, CIs, plots, the HTML page."""
+import base64
+import csv
+import json
+import re
+
+import pytest
+from synthetic_runs import make_run, write_records
+
+from harness.cli import main
+from harness.io import write_json
+from harness.leaderboard import PUBLISH_COLUMNS
+from harness.publish import discover, publish
+
+CI = r"-?\d+\.\d \[-?\d+\.\d, -?\d+\.\d\]"
+
+
+@pytest.fixture
+def published(tmp_path):
+    run_dir = make_run(tmp_path / "results")
+    # a stale top-level leaderboard must not leak into the published figures
+    write_json(tmp_path / "results" / "leaderboard.json", [{"bogus": True}])
+    rows = publish([run_dir], tmp_path / "pub", n_resamples=200, seed=0)
+    return tmp_path / "pub", rows
+
+
+def _tables(md: str) -> dict[str, list[str]]:
+    """Task -> its table body lines."""
+    out, task = {}, None
+    for line in md.splitlines():
+        if line.startswith("## "):
+            task = line[3:]
+            out[task] = []
+        elif task and line.startswith("| ") and not line.startswith("| model"):
+            out[task].append(line)
+    return out
+
+
+def test_publish_rows_are_recomputed_from_records_with_cis(published):
+    out, rows = published
+    assert [(r["task"], r["method"]) for r in rows] == [
+        (t, m) for t in ("triviaqa", "mmlu") for m in ("init-basic", "init-refuse", "craft")]
+    for r in rows:
+        assert set(r) == set(PUBLISH_COLUMNS)
+        assert r["run"] == "aaaaaaaaaaaa" and r["model"] == "tiny-model" and r["preset"] == "smoke"
+        assert r["harness"] == "0.1.0"
+        for m in ("pc", "pw", "pr", "ths"):
+            assert r[f"{m}_lo"] <= r[m] <= r[f"{m}_hi"]
+    assert json.loads((out / "leaderboard.json").read_text()) == rows
+    with open(out / "leaderboard.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == PUBLISH_COLUMNS and len(table) == len(rows)
+    assert float(table[2]["ths_hi"]) == pytest.approx(rows[2]["ths_hi"])
+
+
+def test_markdown_has_one_table_per_task_with_cis_and_the_best_ths_in_bold(published):
+    out, rows = published
+    md = (out / "leaderboard.md").read_text()
+    tables = _tables(md)
+    assert list(tables) == ["triviaqa", "mmlu"]
+    for task, lines in tables.items():
+        assert len(lines) == 3
+        task_rows = [r for r in rows if r["task"] == task]
+        best = max(task_rows, key=lambda r: r["ths"])
+        bold = [line for line in lines if "**" in line]
+        assert len(bold) == 1 and f"| {best['method']} |" in bold[0]
+        cells = [c.strip() for c in bold[0].strip("|").split("|")]
+        assert re.fullmatch(rf"\*\*{CI}\*\*", cells[6])
+        assert all(re.fullmatch(CI, c) for c in cells[3:6])
+        assert cells[6] == f"**{100 * best['ths']:.1f} [{100 * best['ths_lo']:.1f}, {100 * best['ths_hi']:.1f}]**"
+    assert "harness 0.1.0" in md and "`aaaaaaaaaaaa`" in md and "200 resamples" in md
+    assert "plots/triviaqa_ths_plane.svg" in md
+
+
+def test_plots_exist_as_png_and_svg(published):
+    out, _ = published
+    for task in ("triviaqa", "mmlu"):
+        for kind in ("ths_plane", "bars"):
+            png = (out / "plots" / f"{task}_{kind}.png").read_bytes()
+            svg = (out / "plots" / f"{task}_{kind}.svg").read_text()
+            assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+            assert "<svg" in svg and "init-refuse" in svg      # labels kept as text
+    assert "THS = 0" in (out / "plots" / "triviaqa_ths_plane.svg").read_text()
+
+
+def test_html_is_self_contained_with_rows_plots_and_sorting(published):
+    out, rows = published
+    page = (out / "index.html").read_text()
+    assert page.count('<table class="leaderboard sortable">') == 2
+    assert page.count("<tr><td") == len(rows)
+    assert 'data-sort="init-refuse">init-refuse</td>' in page
+    imgs = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)">', page)
+    assert [alt for alt, _ in imgs] == ["triviaqa: THS plane", "triviaqa: Pc, Pw, Pr by method",
+                                        "mmlu: THS plane", "mmlu: Pc, Pw, Pr by method"]
+    assert base64.b64decode(imgs[0][1]) == (out / "plots" / "triviaqa_ths_plane.png").read_bytes()
+    assert "<script>" in page and "addEventListener(\"click\"" in page and "<style>" in page
+    assert not re.search(r'(src|href)="(https?:|//)', page)            # nothing fetched
+    assert page.count('class="best"') == 2
+    assert "aaaaaaaaaaaa" in page and "harness 0.1.0" in page
+
+
+def test_publish_merges_runs_and_names_each(tmp_path):
+    a = make_run(tmp_path, "aaaaaaaaaaaa", model="tiny-model", tasks={"triviaqa": 30})
+    b = make_run(tmp_path, "bbbbbbbbbbbb", model="other-model", tasks={"triviaqa": 30, "mmlu": 20}, seed=1)
+    rows = publish([a, b, a], tmp_path / "pub", n_resamples=50)       # a run given twice counts once
+    assert [(r["run"], r["task"]) for r in rows].count(("aaaaaaaaaaaa", "triviaqa")) == 3
+    assert {r["model"] for r in rows if r["task"] == "mmlu"} == {"other-model"}
+    md = (tmp_path / "pub" / "leaderboard.md").read_text()
+    assert "| preset | run |" in md and "`bbbbbbbbbbbb`" in md
+    assert len(_tables(md)["triviaqa"]) == 6
+    assert (tmp_path / "pub" / "plots" / "mmlu_bars.svg").exists()
+
+
+def test_discover_orders_tasks_and_methods_like_the_registries(tmp_path):
+    run_dir = make_run(tmp_path, tasks={"mmlu": 20, "triviaqa": 20})
+    assert discover(run_dir) == [(m, t) for t in ("triviaqa", "mmlu")
+                                 for m in ("init-basic", "init-refuse", "craft")]
+
+
+def test_publish_without_the_reference_or_records_is_an_error(tmp_path, capsys):
+    run_dir = make_run(tmp_path, methods=("craft",), tasks={"triviaqa": 20})
+    write_records(run_dir, "craft", "nq", ["correct"] * 20)
+    with pytest.raises(ValueError, match="task nq has no init-basic"):
+        publish([run_dir], tmp_path / "pub", n_resamples=10)
+    assert main(["leaderboard", "publish", str(tmp_path), "--out", str(tmp_path / "pub")]) == 2
+    assert "is not a run directory: no config.json" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    write_json(tmp_path / "empty" / "config.json", {"config": {}})
+    assert main(["leaderboard", "publish", str(tmp_path / "empty"), "--out", str(tmp_path / "pub")]) == 2
+    assert "no eval/<method>/<task>/records.jsonl" in capsys.readouterr().err
+
+
+def test_cli_publish(tmp_path, capsys):
+    run_dir = make_run(tmp_path, tasks={"triviaqa": 20})
+    out = tmp_path / "pub"
+    assert main(["leaderboard", "publish", str(run_dir), "--out", str(out), "--resamples", "50",
+                 "--seed", "1"]) == 0
+    assert "published 3 rows (triviaqa)" in capsys.readouterr().out
+    assert "50 resamples, seed 1" in (out / "leaderboard.md").read_text()
+    assert {p.name for p in out.iterdir()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.json",
+                                               "index.html", "plots"}
+    assert main(["leaderboard", "publish", str(run_dir), "--out", str(out), "--resamples", "0"]) == 2
