@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export HARNESS_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup bench test test-unit model leaderboard clean
+.PHONY: setup bench test test-unit model leaderboard baseline clean
 
 setup: $(STAMP)
 
@@ -41,14 +41,22 @@ test: model
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)
 
-# The committed smoke leaderboard of all seven methods (leaderboards/smoke/), with its per-sample records.
-LB := leaderboards/smoke
+# The committed smoke leaderboard of all seven methods on the four tasks (leaderboards/smoke/),
+# with the per-sample records it is computed from.
+LB     := leaderboards/smoke
+LB_RUN := results/leaderboard-run
 leaderboard: model
-	$(VENV)/bin/harness bench --methods all --tasks triviaqa,mmlu --preset smoke --out $(LB)
+	$(VENV)/bin/harness bench --methods all --tasks triviaqa,nq,mmlu,arc_c --preset smoke --out $(LB_RUN)
+	$(VENV)/bin/harness leaderboard publish $(LB_RUN)/runs/* --out $(LB)
 	rm -rf $(LB)/records && mkdir -p $(LB)/records
-	cd $(LB)/runs/*/eval && for d in */*/; do m=$${d%%/*}; t=$${d#*/}; t=$${t%/}; \
-	  cp $$d/records.jsonl ../../../records/$$m.$$t.jsonl; done
-	cp $(LB)/runs/*/config.json $(LB)/config.json
+	for f in $(LB_RUN)/runs/*/eval/*/*/records.jsonl; do \
+	  t=$$(basename $$(dirname $$f)); m=$$(basename $$(dirname $$(dirname $$f))); cp $$f $(LB)/records/$$m.$$t.jsonl; done
+
+# The CI regression baseline: the smoke bench of `make bench`, with bootstrap CI half-widths as tolerances.
+baseline: model
+	$(VENV)/bin/harness bench --methods $(METHODS) --tasks $(TASKS) --preset smoke --out results/ci
+	$(VENV)/bin/harness leaderboard publish results/ci/runs/* --out results/ci/published
+	$(VENV)/bin/harness regress --baseline ci/baseline.json --results results/ci/published/leaderboard.json --update
 
 clean:
 	rm -rf $(OUT)
