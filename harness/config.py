@@ -20,6 +20,19 @@ class SFTConfig:
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     max_length: int = 1024
 
+    def __post_init__(self):
+        # (mode is checked by harness.sft.train, which names the valid ones)
+        _positive(self, "epochs", "batch_size", "grad_accum", "lora_r", "max_length")
+        if not self.lr > 0:
+            raise ValueError(f"sft lr must be positive, got {self.lr}")
+
+
+def _positive(obj, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")
+
 
 @dataclass(frozen=True)
 class DomainConfig:
@@ -43,6 +56,18 @@ class DomainConfig:
     rehearsal_min_certainty: float | None = 0.995   # None: MCQA code filters on correctness only
     keep_zero_flow: bool = False            # MCQA code keeps d_mu == 0 in D_idk; paper/OEQA code drops it
     rehearsal_sft: SFTConfig = field(default_factory=SFTConfig)
+
+    def __post_init__(self):
+        _positive(self, "pool_size", "n_samples", "query_max_new_tokens", "rehearsal_size")
+        for name in ("n_van", "n_idk", "n_shot"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.n_van + self.n_idk > self.pool_size:
+            raise ValueError(f"n_van + n_idk = {self.n_van + self.n_idk} exceeds pool_size {self.pool_size}")
+        if not 0 <= self.tau_lo <= self.tau_hi <= 1:
+            raise ValueError(f"thresholds must satisfy 0 <= tau_lo <= tau_hi <= 1, got {self.tau_lo}, {self.tau_hi}")
+        if self.kind == "open" and self.n_samples < 2:
+            raise ValueError("OEQA certainty needs n_samples >= 2")
 
 
 @dataclass(frozen=True)

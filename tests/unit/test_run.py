@@ -61,3 +61,21 @@ def test_stage_input_must_be_done(tmp_path):
     ctx = _ctx_factory(tmp_path)("later")
     with pytest.raises(RuntimeError, match="needs earlier"):
         ctx.input("earlier")
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(n_van=-1), "n_van must not be negative"),
+    (dict(tau_lo=0.6, tau_hi=0.4), "tau_lo <= tau_hi"),
+    (dict(tau_hi=1.5), "tau_lo <= tau_hi <= 1"),
+    (dict(n_van=140, n_idk=20), "exceeds pool_size 150"),
+    (dict(pool_size=0), "pool_size must be a positive integer"),
+    (dict(n_samples=1), "n_samples >= 2"),
+])
+def test_bad_domain_config_is_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        replace(PRESETS["smoke"].open, **change)
+
+
+def test_bad_sft_config_is_refused():
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        replace(PRESETS["smoke"].open.sft, epochs=0)
