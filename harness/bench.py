@@ -9,7 +9,7 @@ from harness.evaluate import task_info
 from harness.io import write_json
 from harness.leaderboard import print_table, row, write
 from harness.models import resolve
-from harness.run import EnginePool, Stage, StageContext, console, prepare_run_dir, run_stages
+from harness.run import EnginePool, Stage, StageContext, console, prepare_run_dir, run_lock, run_stages
 from methods import REFERENCE, method
 
 
@@ -41,9 +41,10 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> li
     console.print(f"run directory: {run_dir}")
     base = resolve(cfg.model)
     engines = EnginePool(cfg.engine)
-    times = run_stages(plan(methods, tasks),
-                       lambda name: StageContext(cfg, run_dir, name, base, engines))
-    write_json(run_dir / "timings.json", times)
+    with run_lock(run_dir):
+        times = run_stages(plan(methods, tasks),
+                           lambda name: StageContext(cfg, run_dir, name, base, engines))
+        write_json(run_dir / "timings.json", times)
     rows = [row(run_dir, cfg.model, cfg.preset.name, m, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods]
     write(rows, out)

@@ -146,11 +146,12 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.run import BusyError
     args = parser().parse_args(argv)
     quiet_libraries()
     try:
         rc = args.func(args)               # a handler returns an exit code only when it has one
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError, BusyError) as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return 2
     return rc or 0

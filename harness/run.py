@@ -1,13 +1,15 @@
 """Run directory, stage loop, DONE markers, resume."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rich.console import Console
 
@@ -93,12 +95,77 @@ def unique(stages: list[Stage]) -> list[Stage]:
     return list(seen.values())
 
 
+class BusyError(RuntimeError):
+    """Another process holds the run directory."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """One bench per run directory at a time: two writers would interleave stage outputs."""
+    import fcntl
+    with open(run_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise BusyError(f"another harness process (pid {handle.read().strip() or '?'}) is running in "
+                            f"{run_dir}; wait for it to finish, or use another --out") from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+BIG = 64 << 20      # files above this are fingerprinted by size and their first and last 4 MiB
+
+
+def fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size <= BIG:
+            h.update(f.read())
+        else:
+            h.update(f.read(4 << 20))
+            f.seek(-(4 << 20), os.SEEK_END)
+            h.update(f.read())
+    return f"{size}:{h.hexdigest()}"
+
+
+def digest(stage_dir: Path) -> dict[str, str]:
+    return {str(p.relative_to(stage_dir)): fingerprint(p) for p in sorted(stage_dir.rglob("*"))
+            if p.is_file() and p.name != "DONE"}
+
+
+def finished(stage_dir: Path) -> bool:
+    """DONE exists and the outputs are the ones it recorded; a changed or truncated output is
+    reported and the stage recomputed, never silently used."""
+    done = stage_dir / "DONE"
+    if not done.exists():
+        return False
+    try:
+        recorded = json.loads(done.read_text()).get("files")
+    except (json.JSONDecodeError, AttributeError):
+        recorded = {}
+    actual = digest(stage_dir) if recorded is not None else None
+    if recorded is not None and recorded != actual:
+        changed = sorted(k for k in recorded.keys() | actual.keys() if recorded.get(k) != actual.get(k))
+        console.print(f"[yellow]{stage_dir}: outputs differ from those recorded in DONE "
+                      f"({', '.join(changed[:3])}); recomputing the stage[/yellow]", soft_wrap=True)
+        done.unlink()
+        return False
+    return True
+
+
 def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> dict[str, float]:
     """Run each stage not already DONE, in order; return the wall time of each stage that ran."""
     times = {}
     for stage in unique(stages):
         ctx = make_ctx(stage.name)
-        if (ctx.dir / "DONE").exists():
+        if finished(ctx.dir):
             console.print(f"[dim]skip {stage.name} (done)[/dim]")
             continue
         console.print(f"[bold]stage[/bold] {stage.name}")
@@ -106,6 +173,7 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
         start = time.time()
         stage.run(ctx)
         times[stage.name] = round(time.time() - start, 2)
-        # Written last: its presence means every output of the stage is complete.
-        write_text(ctx.dir / "DONE", json.dumps({"seconds": times[stage.name]}) + "\n")
+        # Written last: its presence means every output of the stage is complete, as fingerprinted.
+        write_text(ctx.dir / "DONE", json.dumps({"seconds": times[stage.name],
+                                                 "files": digest(ctx.dir)}) + "\n")
     return times

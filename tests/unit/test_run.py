@@ -1,3 +1,4 @@
+import os
 from dataclasses import replace
 
 import pytest
@@ -79,3 +80,43 @@ def test_bad_domain_config_is_refused(change, message):
 def test_bad_sft_config_is_refused():
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
         replace(PRESETS["smoke"].open.sft, epochs=0)
+
+
+def test_a_corrupted_stage_output_is_detected_and_recomputed(tmp_path, capsys):
+    ran = []
+
+    def write(ctx):
+        ran.append(ctx.name)
+        (ctx.dir / "out.jsonl").write_text('{"a": 1}\n{"b": 2}\n')
+
+    make = _ctx_factory(tmp_path)
+    run_stages([Stage("s", write)], make)
+    run_stages([Stage("s", write)], make)
+    assert ran == ["s"]                                          # intact: skipped
+    (tmp_path / "s" / "out.jsonl").write_text('{"a": 1}\n')      # truncated behind our back
+    run_stages([Stage("s", write)], make)
+    assert ran == ["s", "s"]
+    assert "differ from those recorded in DONE (out.jsonl)" in " ".join(capsys.readouterr().err.split())
+    assert (tmp_path / "s" / "out.jsonl").read_text().count("\n") == 2
+
+
+def test_big_files_are_fingerprinted_by_size_and_ends(tmp_path, monkeypatch):
+    import harness.run as run
+    monkeypatch.setattr(run, "BIG", 10)
+    f = tmp_path / "big.bin"
+    f.write_bytes(b"x" * (20 << 20))
+    before = run.fingerprint(f)
+    with open(f, "r+b") as h:
+        h.seek(-1, 2)
+        h.write(b"y")
+    assert run.fingerprint(f) != before and before.startswith(f"{20 << 20}:")
+
+
+def test_one_process_per_run_directory(tmp_path):
+    from harness.run import BusyError, run_lock
+    with run_lock(tmp_path):
+        with pytest.raises(BusyError, match=f"pid {os.getpid()}"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):                                    # released: usable again
+        pass
