@@ -16,3 +16,10 @@ def data_dir() -> Path:
     if not (path / "triviaqa" / "validation.jsonl").exists():
         pytest.skip(f"real data not found at {path}; set HARNESS_DATA_DIR")
     return path
+
+
+@pytest.fixture(scope="session")
+def base() -> str:
+    """The default tiny model's local directory (`make test` prepares it first; a failure here is real)."""
+    from harness.models import DEFAULT_MODEL, resolve
+    return resolve(DEFAULT_MODEL)

@@ -27,15 +27,6 @@ TINY = SFTConfig(mode="lora", epochs=1, lr=1e-3, batch_size=4, grad_accum=1, war
 
 
 @pytest.fixture(scope="module")
-def base():
-    from harness.models import resolve
-    try:
-        return resolve("smollm2-135m")
-    except ValueError as err:
-        pytest.skip(f"tiny model unavailable offline: {err}")
-
-
-@pytest.fixture(scope="module")
 def tok(base):
     return transformers.AutoTokenizer.from_pretrained(base)
 

@@ -28,15 +28,6 @@ LOGPROB_TOL = 0.01
 
 
 @pytest.fixture(scope="module")
-def base():
-    from harness.models import resolve
-    try:
-        return resolve("smollm2-135m")
-    except ValueError as err:
-        pytest.skip(f"tiny model unavailable offline: {err}")
-
-
-@pytest.fixture(scope="module")
 def engine(base):
     eng = make_engine("vllm", EngineSpec(model=base, dtype="float32"))
     yield eng
