@@ -51,3 +51,13 @@ def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS,
 def choice_fewshot(body: str, shots: Sequence[tuple[str, str]]) -> str:
     """`shots` are (choice_body, gold letter) pairs, e.g. MMLU dev questions of the same subject."""
     return "\n\n".join([f"{b} {a}" for b, a in shots] + [body])
+
+
+def render_chat(tokenizer, user: str | list[dict]) -> str:
+    """The text a model sees for one user turn or a list of chat messages: the tokenizer's chat
+    template with the assistant turn opened, or for base models the turns as plain lines.
+    Training (harness.sft) and every engine use this, so a tuned model is asked as it was taught."""
+    messages = [{"role": "user", "content": user}] if isinstance(user, str) else list(user)
+    if not getattr(tokenizer, "chat_template", None):
+        return "\n".join(m["content"] for m in messages)
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 from harness.config import SFTConfig
 from harness.io import write_json
+from harness.prompts import render_chat
 from harness.progress import trainer_callback
 
 IGNORE = -100
@@ -30,21 +31,13 @@ def check_rows(rows: Sequence[Mapping]) -> None:
                              f"(has {', '.join(map(repr, row)) or 'no keys'})")
 
 
-def template(tokenizer, user: str) -> str:
-    """The prompt text inference sees: the chat template's user turn, or the text as is."""
-    if not getattr(tokenizer, "chat_template", None):
-        return user
-    return tokenizer.apply_chat_template(
-        [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
-
-
 def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int) -> list[dict]:
     """Token ids and labels (-100 on the prompt) for each row; the prompt is cut from the left."""
     check_rows(rows)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     examples = []
     for number, row in enumerate(rows):
-        prompt = tokenizer(template(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
+        prompt = tokenizer(render_chat(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
         answer = tokenizer(row["target"], add_special_tokens=False)["input_ids"] + end
         room = max_length - len(answer)
         if room < 1:

@@ -7,6 +7,7 @@ import torch
 
 from harness.engines import EngineSpec
 from harness.progress import progress as _progress
+from harness.prompts import render_chat
 
 
 def pick_device(device: str) -> str:
@@ -39,11 +40,7 @@ class HFEngine:
             self.tok.pad_token = self.tok.eos_token
 
     def apply_template(self, user: str | list[dict]) -> str:
-        messages = [{"role": "user", "content": user}] if isinstance(user, str) else user
-        if not self.tok.chat_template:
-            # Base models: the turns as plain text, each answer after its question.
-            return "\n".join(m["content"] for m in messages)
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return render_chat(self.tok, user)
 
     def _batches(self, prompts: Sequence[str], size: int):
         # Longest first: similar lengths share a batch (less padding) and memory peaks early.

@@ -74,11 +74,8 @@ class VLLMEngine:
         self._exact_option_logprobs = _has_field("logprob_token_ids")
 
     def apply_template(self, user: str | list[dict]) -> str:
-        messages = [{"role": "user", "content": user}] if isinstance(user, str) else user
-        if not getattr(self.tok, "chat_template", None):
-            # Base models: the turns as plain text, each answer after its question.
-            return "\n".join(m["content"] for m in messages)
-        return self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        from harness.prompts import render_chat
+        return render_chat(self.tok, user)
 
     def _inputs(self, prompts: Sequence[str]) -> list[dict]:
         # Token ids encoded like HFEngine (add_special_tokens=False: the chat template already holds
