@@ -80,9 +80,10 @@ def engine_lm(engine: Engine, max_new_tokens: int):
     return EngineLM()
 
 
-def evaluate(engine: Engine, task: str, items: list[dict], rows: list[dict], rows_file: Path,
+def evaluate(engine: Engine, task: str, items: list[dict], rows_file: Path,
              style: str, max_new_tokens: int) -> list[dict]:
-    """Run one lm-eval task over `rows` (written at rows_file) and return one record per question."""
+    """Run one lm-eval task over the questions in rows_file (`items` in the same order) and return
+    one record per question."""
     from lm_eval import simple_evaluate
 
     lm = engine_lm(engine, max_new_tokens)

@@ -15,17 +15,13 @@ from harness.run import Stage, StageContext
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 
 
-def _domain(ctx: StageContext, kind: str):
-    return ctx.cfg.domain(kind)
-
-
 def _data_dir(ctx: StageContext) -> Path | None:
     return data_dir(ctx.cfg.data_dir)
 
 
 def pool_stage(kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
-        d = _domain(ctx, kind)
+        d = ctx.cfg.domain(kind)
         items = load_items(d.pool_dataset, d.pool_split, _data_dir(ctx))
         if d.pool_size > len(items):
             raise ValueError(f"pool_size {d.pool_size} exceeds the {len(items)} questions of "
@@ -36,7 +32,7 @@ def pool_stage(kind: str) -> Stage:
 
 
 def _query(ctx: StageContext, kind: str, adapter: str | None) -> list[dict]:
-    d = _domain(ctx, kind)
+    d = ctx.cfg.domain(kind)
     items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
     engine = ctx.engine(adapter=adapter)
     if kind == "open":
@@ -61,7 +57,7 @@ def _body(item: dict) -> str:
 
 def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False) -> None:
     from harness.sft import train
-    d = _domain(ctx, kind)
+    d = ctx.cfg.domain(kind)
     write_jsonl(ctx.dir / "sft_data.jsonl", rows)
     train(ctx.base_model, rows, d.rehearsal_sft if rehearsal else d.sft, ctx.dir, seed=ctx.cfg.seed,
           bf16=ctx.cfg.dtype == "bfloat16", trust_remote_code=ctx.cfg.trust_remote_code)
@@ -70,7 +66,7 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
 def rehearse_stage(kind: str) -> Stage:
     """Fine-tune M0 on the questions it knows best (gold answers, plain prompt): M~ of Algorithm 1."""
     def run(ctx: StageContext) -> None:
-        d = _domain(ctx, kind)
+        d = ctx.cfg.domain(kind)
         table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
         ids = set(knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
                                            d.rehearsal_min_certainty))
@@ -86,7 +82,7 @@ def knowledge_stages(kind: str, flow: bool) -> list[Stage]:
 
 
 def thresholds(ctx: StageContext, kind: str) -> construct.Thresholds:
-    d = _domain(ctx, kind)
+    d = ctx.cfg.domain(kind)
     if d.tau_lo == d.tau_hi:
         return construct.from_tau(d.tau_lo)
     return construct.Thresholds(d.tau_lo, d.tau_hi, True)
@@ -101,7 +97,7 @@ def _sft_rows(items: list[dict], labels: dict[str, str]) -> list[dict]:
 def build_stage(method: str, kind: str, rule: str) -> Stage:
     """D_van and D_idk by one of construct.METHOD_RULES; the shortfall goes into the manifest."""
     def run(ctx: StageContext) -> None:
-        d = _domain(ctx, kind)
+        d = ctx.cfg.domain(kind)
         table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
         if rule in construct.FLOW_METHODS:
             after = read_jsonl(ctx.input(f"{kind}/query_rehearsed") / "knowledge.jsonl")
@@ -120,7 +116,7 @@ def build_stage(method: str, kind: str, rule: str) -> Stage:
 def vanilla_build_stage(method: str, kind: str) -> Stage:
     """Van-Tuning: N_van + N_idk random pool questions with their original answers."""
     def run(ctx: StageContext) -> None:
-        d = _domain(ctx, kind)
+        d = ctx.cfg.domain(kind)
         items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
         n = min(d.n_van + d.n_idk, len(items))
         chosen = random.Random(ctx.cfg.seed).sample(items, n)
@@ -195,7 +191,6 @@ def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage
         engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
         p = ctx.cfg.preset
         limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
-        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), read_jsonl(tests / "rows.jsonl"),
-                           tests / "rows.jsonl", style, limit)
+        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), tests / "rows.jsonl", style, limit)
         write_jsonl(ctx.dir / "records.jsonl", records)
     return Stage(f"eval/{method}/{task}", run)
