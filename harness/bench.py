@@ -41,10 +41,17 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> li
     console.print(f"run directory: {run_dir}")
     base = resolve(cfg.model)
     engines = EnginePool(cfg.engine)
+    cache = out / "cache" / "generations.sqlite" if cfg.gen_cache else None
     with run_lock(run_dir):
-        times = run_stages(plan(methods, tasks),
-                           lambda name: StageContext(cfg, run_dir, name, base, engines))
+        try:
+            times = run_stages(plan(methods, tasks),
+                               lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
+        finally:
+            engines.close()
         write_json(run_dir / "timings.json", times)
+        if cache:
+            console.print(f"generation cache: {engines.cache_stats['hits']} prompts reused, "
+                          f"{engines.cache_stats['misses']} generated ({cache})")
     rows = [row(run_dir, cfg.model, cfg.preset.name, m, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods]
     write(rows, out)

@@ -20,7 +20,8 @@ def _bench(args) -> None:
     methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
-                    data_dir=args.data_dir, trust_remote_code=args.trust_remote_code)
+                    data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
+                    gen_cache=not args.no_gen_cache)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     bench(cfg, methods, _csv(args.tasks), Path(args.out))
@@ -100,6 +101,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     b.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     b.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
+    b.add_argument("--no-gen-cache", action="store_true",
+                   help="do not read or write the generation cache (OUT/cache/generations.sqlite)")
     b.set_defaults(func=_bench)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])

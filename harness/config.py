@@ -134,6 +134,7 @@ class RunConfig:
     # Not part of the run's identity: they change speed or location, never results.
     batch_size: int = 32
     data_dir: str | None = None
+    gen_cache: bool = True                  # reuse answers from OUT/cache/generations.sqlite
 
     @property
     def n_test(self) -> int | None:
@@ -145,7 +146,7 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
         d = dataclasses.asdict(self)
-        for key in ("batch_size", "data_dir", "limit"):
+        for key in ("batch_size", "data_dir", "limit", "gen_cache"):
             d.pop(key)
         d["n_test"] = self.n_test
         return d

@@ -32,16 +32,25 @@ class EnginePool:
     """Keeps the most recently used engine loaded, so consecutive stages on one model load it once."""
     kind: str
     current: tuple = field(default=(None, None))
+    cache_stats: dict = field(default_factory=lambda: {"hits": 0, "misses": 0, "corrupt": 0})
 
     def get(self, spec):
         from harness.engines import make_engine
         if self.current[0] != spec:
-            old = self.current[1]
-            self.current = (None, None)      # free the old model before loading the next
-            if hasattr(old, "close"):        # vLLM holds its memory in a worker process
-                old.close()
+            self.close()                     # free the old model before loading the next
             self.current = (spec, make_engine(self.kind, spec))
         return self.current[1]
+
+    def close(self) -> None:
+        """Release the current engine: vLLM's worker process, the generation cache's connection."""
+        old = self.current[1]
+        self.current = (None, None)
+        cache = getattr(old, "cache", None)
+        if cache is not None:
+            for key in self.cache_stats:
+                self.cache_stats[key] += getattr(cache, key)
+        if hasattr(old, "close"):
+            old.close()
 
 
 @dataclass
@@ -51,6 +60,7 @@ class StageContext:
     name: str
     base_model: str                         # resolved hub id or directory
     engines: EnginePool
+    gen_cache: Path | None = None           # the generation cache (harness/gencache.py), None: off
 
     @property
     def dir(self) -> Path:
@@ -65,7 +75,8 @@ class StageContext:
     def engine(self, adapter: str | None = None, model: str | None = None):
         from harness.engines import EngineSpec
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
-                          batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code)
+                          batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code,
+                          cache=str(self.gen_cache) if self.gen_cache else None)
         return self.engines.get(spec)
 
 

@@ -30,6 +30,7 @@ class EngineSpec:
     batch_size: int = 16
     device: str = "auto"
     trust_remote_code: bool = False
+    cache: str | None = None                # generation cache file (harness/gencache.py); None: off
 
 
 def make_engine(kind: str, spec: EngineSpec) -> Engine:

@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from transformers import LogitsProcessorList
 
 from harness.engines import EngineSpec
+from harness.gencache import open_cache, sample_seed
 from harness.progress import progress as _progress
 from harness.prompts import render_chat
 
@@ -29,6 +31,40 @@ def load_model(spec: EngineSpec, dtype: torch.dtype, device: str):
     return tok, model.to(device).eval()
 
 
+def shared_prefill(model, ids: torch.Tensor, mask: torch.Tensor, n: int):
+    """KV cache of all prompt tokens but the last, computed once and repeated n times per row
+    (generate feeds the last token itself). Positions as generate computes them under left padding."""
+    from transformers import DynamicCache
+    cache = DynamicCache(config=model.config)
+    pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1],
+          past_key_values=cache, use_cache=True, logits_to_keep=1)
+    cache.batch_repeat_interleave(n)
+    return cache
+
+
+class SeededSampler:
+    """Exact sampling from softmax(logits / T), one generator per row, as a logits processor for
+    greedy search: it leaves only the drawn token possible. Row r's draws come from its own seed,
+    so a sample does not depend on the other rows of its batch (HF's do_sample draws from one
+    global generator, which ties every answer to the batch composition)."""
+
+    def __init__(self, seeds: list[int], temperature: float, prompt_len: int, max_new_tokens: int):
+        self.temperature = temperature
+        self.prompt_len = prompt_len
+        self.uniform = torch.stack([torch.rand(max_new_tokens, generator=torch.Generator().manual_seed(s),
+                                               dtype=torch.float64) for s in seeds])
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        step = input_ids.shape[1] - self.prompt_len
+        probs = torch.softmax(scores.double() / self.temperature, dim=-1)
+        cdf = probs.cumsum(-1)
+        u = self.uniform[:, step:step + 1].to(cdf.device) * cdf[:, -1:]
+        token = torch.searchsorted(cdf, u).clamp(max=scores.shape[-1] - 1)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, token, 0.0)
+
+
 class HFEngine:
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -38,6 +74,11 @@ class HFEngine:
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
+        self.cache = open_cache(spec.cache, "hf", spec.model, spec.adapter, spec.dtype)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
 
     def apply_template(self, user: str | list[dict]) -> str:
         return render_chat(self.tok, user)
@@ -55,23 +96,48 @@ class HFEngine:
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
                  max_new_tokens: int = 32, seed: int = 0, desc: str = "generate") -> list[list[str]]:
-        out: list[list[str]] = [[] for _ in prompts]
+        """n completions per prompt. Sample k of a prompt is drawn with its own generator, seeded
+        from (seed, prompt, k), so it is the same whichever batch it lands in; answers already in
+        the generation cache are not generated again."""
+        greedy = temperature <= 0
+        params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens}
+        key_seed, key_n = (0, 1) if greedy else (seed, n)
+        out: list[list[str] | None] = [None] * len(prompts)
         per_batch = max(1, self.spec.batch_size // n)
-        sampling = dict(do_sample=True, temperature=temperature, top_p=1.0, top_k=0) \
-            if temperature > 0 else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
         with _progress() as bar:
             task = bar.add_task(desc, total=len(prompts))
-            for number, idx in enumerate(self._batches(prompts, per_batch)):
-                torch.manual_seed(seed * 1_000_003 + number)
-                enc = self._encode([prompts[i] for i in idx])
-                gen = self.model.generate(
-                    **enc, max_new_tokens=max_new_tokens, num_return_sequences=n,
-                    pad_token_id=self.tok.pad_token_id, **sampling)
-                texts = self.tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-                for j, i in enumerate(idx):
-                    out[i] = texts[j * n:(j + 1) * n]
+            for idx in self._batches(prompts, per_batch):
+                if self.cache is not None:
+                    for i in idx:
+                        out[i] = self.cache.get(prompts[i], params, key_seed, key_n)
+                todo = [i for i in idx if out[i] is None]
+                if todo:
+                    texts = self._generate_batch([prompts[i] for i in todo], key_n, temperature,
+                                                 max_new_tokens, seed)
+                    for j, i in enumerate(todo):
+                        out[i] = texts[j * key_n:(j + 1) * key_n]
+                    if self.cache is not None:
+                        self.cache.put([(prompts[i], out[i]) for i in todo], params, key_seed)
                 bar.advance(task, len(idx))
-        return out
+        return [o * n if greedy else o for o in out]
+
+    def _generate_batch(self, prompts: list[str], n: int, temperature: float, max_new_tokens: int,
+                        seed: int) -> list[str]:
+        enc = self._encode(prompts)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id,
+                      do_sample=False, temperature=None, top_p=None, top_k=None)
+        if temperature > 0:
+            seeds = [sample_seed(seed, p, k) for p in prompts for k in range(n)]
+            kwargs["logits_processor"] = LogitsProcessorList(
+                [SeededSampler(seeds, temperature, ids.shape[1], max_new_tokens)])
+        if n > 1:
+            # One prompt encoding for the n samples: prefill once, then copy the KV cache n times.
+            cache = shared_prefill(self.model, ids, mask, n)
+            ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
+            kwargs["past_key_values"] = cache
+        gen = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        return self.tok.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True)
 
     @torch.inference_mode()
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],

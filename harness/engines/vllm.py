@@ -14,6 +14,7 @@ from vllm import SamplingParams
 from vllm.lora.request import LoRARequest
 
 from harness.engines import EngineSpec
+from harness.gencache import open_cache, sample_seed
 from harness.progress import progress as _progress
 
 # Log-prob given to an option whose token vLLM did not return (only possible on the top-K fallback
@@ -37,11 +38,6 @@ def _has_field(name: str) -> bool:
         return name in {f.name for f in dataclasses.fields(SamplingParams)}
     except TypeError:  # not a dataclass (older msgspec Struct versions)
         return name in getattr(SamplingParams, "__struct_fields__", ()) or hasattr(SamplingParams(), name)
-
-
-def prompt_seed(seed: int, index: int) -> int:
-    """Per-prompt seed: depends only on the run seed and the prompt's index, never on batching."""
-    return (seed * 1_000_003 + index) % (2**31 - 1)
 
 
 class VLLMEngine:
@@ -72,6 +68,7 @@ class VLLMEngine:
         self.tok = self.llm.get_tokenizer()
         self.lora = LoRARequest("adapter", 1, spec.adapter) if spec.adapter else None
         self._exact_option_logprobs = _has_field("logprob_token_ids")
+        self.cache = open_cache(spec.cache, "vllm", spec.model, spec.adapter, spec.dtype)
 
     def apply_template(self, user: str | list[dict]) -> str:
         from harness.prompts import render_chat
@@ -94,23 +91,27 @@ class VLLMEngine:
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
                  max_new_tokens: int = 32, seed: int = 0, desc: str = "generate") -> list[list[str]]:
-        if not prompts:
-            return []
+        """n completions per prompt; a prompt's request seed comes from (seed, prompt), so its
+        samples do not depend on the other prompts. Answers in the generation cache are reused."""
         greedy = temperature <= 0
         # vLLM rejects n > 1 under greedy decoding; the n greedy completions are identical anyway.
-        per_request = 1 if greedy else n
-        params = [SamplingParams(n=per_request, temperature=0.0 if greedy else temperature, top_p=1.0,
-                                 top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
-                                 max_tokens=max_new_tokens,
-                                 seed=None if greedy else prompt_seed(seed, i))
-                  for i in range(len(prompts))]
-        outs = self._run(prompts, params, desc)
-        texts = []
-        for out in outs:
-            # With a seed, vLLM gives sample k the seed + k; order samples by their index.
-            samples = [c.text for c in sorted(out.outputs, key=lambda c: c.index)]
-            texts.append(samples * n if greedy else samples)
-        return texts
+        per_request, key_seed = (1, 0) if greedy else (n, seed)
+        params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0,
+                  "max_new_tokens": max_new_tokens, "n": per_request}
+        out = [self.cache.get(p, params, key_seed, per_request) if self.cache else None for p in prompts]
+        todo = [i for i, o in enumerate(out) if o is None]
+        if todo:
+            sampling = [SamplingParams(n=per_request, temperature=params["temperature"], top_p=1.0,
+                                       top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
+                                       max_tokens=max_new_tokens,
+                                       seed=None if greedy else sample_seed(seed, prompts[i]) % (2**31 - 1))
+                        for i in todo]
+            for i, res in zip(todo, self._run([prompts[i] for i in todo], sampling, desc)):
+                # With a seed, vLLM gives sample k the seed + k; order samples by their index.
+                out[i] = [c.text for c in sorted(res.outputs, key=lambda c: c.index)]
+            if self.cache is not None:
+                self.cache.put([(prompts[i], out[i]) for i in todo], params, key_seed)
+        return [o * n if greedy else o for o in out]
 
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
                         desc: str = "score options") -> list[list[float]]:
@@ -142,6 +143,8 @@ class VLLMEngine:
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
             core.shutdown()
+        if self.cache is not None:
+            self.cache.close()
 
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         raise NotImplementedError(

@@ -1,0 +1,126 @@
+"""Per-sample generation cache: every sampled or greedy answer, keyed by what determines it.
+
+Key = sha256 of (engine kind, model fingerprint, adapter fingerprint, dtype, prompt, sampling
+parameters, seed, sample index). The batch size is not in the key: engines seed each prompt's
+samples from the prompt itself, so an answer does not depend on which batch it was drawn in.
+
+SQLite (stdlib) because it gives atomic, crash-safe commits: a run killed with SIGKILL loses at most
+the batch in flight, and two runs sharing one output directory can write concurrently. Each entry
+stores a checksum of its value; an entry whose checksum does not match is reported and recomputed,
+and a database file that SQLite cannot read is moved aside (kept for inspection) and started afresh.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+
+console = Console(stderr=True)
+SCHEMA = "CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT NOT NULL, checksum TEXT NOT NULL)"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+WEIGHTS = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja"}
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(path: Path, stat: tuple) -> str:
+    from harness.run import fingerprint      # size plus content (head and tail of big files)
+    return fingerprint(path)
+
+
+def _dir_fingerprint(root: Path) -> str:
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in WEIGHTS]
+    return _sha("\n".join(f"{p.relative_to(root)}={_fingerprint(p, (p.stat().st_size, p.stat().st_mtime_ns))}"
+                          for p in files))
+
+
+def model_id(name: str | None) -> str | None:
+    """A local directory by its content (so a retrained adapter never hits old answers); a hub id
+    by its name (the hub revision is what `from_pretrained` resolves it to)."""
+    if not name:
+        return None
+    path = Path(name)
+    if path.is_dir():
+        return "dir:" + _dir_fingerprint(path.resolve())
+    return "hub:" + name
+
+
+def sample_seed(seed: int, prompt: str, index: int = 0) -> int:
+    """A sample's own seed: from the run seed, the prompt text and the sample index only."""
+    return int(_sha(f"{seed}\x00{index}\x00{prompt}")[:15], 16)
+
+
+class GenCache:
+    def __init__(self, path: str | os.PathLike, engine: str, model: str, adapter: str | None, dtype: str):
+        self.path = Path(path)
+        self.scope = json.dumps([engine, model_id(model), model_id(adapter), dtype])
+        self.hits = self.misses = self.corrupt = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(self.path, timeout=120)
+            db.execute(SCHEMA)
+            db.execute("SELECT count(*) FROM gen").fetchone()
+            return db
+        except sqlite3.DatabaseError as err:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            os.replace(self.path, aside)
+            console.print(f"[yellow]generation cache {self.path} is unreadable ({err}); moved it to "
+                          f"{aside} and starting an empty cache[/yellow]", soft_wrap=True)
+            db = sqlite3.connect(self.path, timeout=120)
+            db.execute(SCHEMA)
+            return db
+
+    def key(self, prompt: str, params: dict, seed: int, index: int) -> str:
+        return _sha(json.dumps([self.scope, prompt, params, seed, index], sort_keys=True))
+
+    def get(self, prompt: str, params: dict, seed: int, n: int) -> list[str] | None:
+        """All n samples of a prompt, or None when any is missing or corrupt."""
+        keys = [self.key(prompt, params, seed, k) for k in range(n)]
+        marks = ",".join("?" * n)
+        found = dict((k, (v, c)) for k, v, c in self.db.execute(
+            f"SELECT key, value, checksum FROM gen WHERE key IN ({marks})", keys))
+        out = []
+        for k in keys:
+            if k not in found:
+                self.misses += 1
+                return None
+            value, checksum = found[k]
+            if _sha(value) != checksum:
+                self.corrupt += 1
+                console.print(f"[yellow]generation cache entry {k[:12]} fails its checksum; "
+                              f"recomputing it[/yellow]")
+                return None
+            out.append(json.loads(value))
+        self.hits += 1
+        return out
+
+    def put(self, entries: Sequence[tuple[str, list[str]]], params: dict, seed: int) -> None:
+        """Store (prompt, samples) pairs in one transaction: all of a batch or none of it."""
+        rows = []
+        for prompt, samples in entries:
+            for k, text in enumerate(samples):
+                value = json.dumps(text, ensure_ascii=False)
+                rows.append((self.key(prompt, params, seed, k), value, _sha(value)))
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO gen VALUES (?, ?, ?)", rows)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_cache(path: str | None, engine: str, model: str, adapter: str | None, dtype: str) -> GenCache | None:
+    return GenCache(path, engine, model, adapter, dtype) if path else None

@@ -1,0 +1,53 @@
+"""The HF engine with the generation cache, on the real tiny model."""
+import pytest
+
+from harness.engines import EngineSpec
+from harness.engines.hf import HFEngine
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = ["Who wrote Hamlet?", "What is the capital of France?", "Which planet is known as the red planet?"]
+
+
+def engine(base, tmp_path, batch_size):
+    return HFEngine(EngineSpec(model=base, dtype="float32", batch_size=batch_size,
+                               cache=str(tmp_path / "gen.sqlite")))
+
+
+def test_cached_answers_are_reused_whatever_the_batch_size(base, tmp_path, monkeypatch):
+    first = engine(base, tmp_path, batch_size=6)
+    prompts = [first.apply_template(q) for q in QUESTIONS]
+    sampled = first.generate(prompts, n=3, temperature=0.7, max_new_tokens=8, seed=1)
+    greedy = first.generate(prompts, n=1, max_new_tokens=8)
+    assert all(len(s) == 3 for s in sampled) and first.cache.misses == 2 * len(prompts)
+    first.close()
+
+    again = engine(base, tmp_path, batch_size=3)
+    monkeypatch.setattr(again, "_generate_batch", lambda *a: pytest.fail("generated a cached answer"))
+    assert again.generate(prompts, n=3, temperature=0.7, max_new_tokens=8, seed=1) == sampled
+    assert again.generate(prompts, n=2, max_new_tokens=8) == [g * 2 for g in greedy]
+    assert again.cache.hits == 2 * len(prompts)
+
+
+def test_a_new_seed_or_length_is_generated(base, tmp_path):
+    e = engine(base, tmp_path, batch_size=6)
+    prompts = [e.apply_template(q) for q in QUESTIONS[:1]]
+    a = e.generate(prompts, n=4, temperature=1.0, max_new_tokens=8, seed=0)
+    b = e.generate(prompts, n=4, temperature=1.0, max_new_tokens=8, seed=5)
+    assert e.cache.misses == 2 and a != b
+
+
+def test_shared_prefill_matches_plain_sampling(base, tmp_path):
+    """n samples from one prompt encoding equal n samples from n separate encodings (fp32)."""
+    e = HFEngine(EngineSpec(model=base, dtype="float32", batch_size=8))
+    prompts = [e.apply_template(q) for q in QUESTIONS[:2]]
+    shared = e._generate_batch(prompts, 3, 0.7, 8, 0)
+    copies = [p for p in prompts for _ in range(3)]
+    from harness.engines import hf
+    seeds = [hf.sample_seed(0, p, k) for p in prompts for k in range(3)]
+    enc = e._encode(copies)
+    gen = e.model.generate(**enc, max_new_tokens=8, pad_token_id=e.tok.pad_token_id, do_sample=False,
+                           temperature=None, top_p=None, top_k=None, logits_processor=hf.LogitsProcessorList(
+                               [hf.SeededSampler(seeds, 0.7, enc["input_ids"].shape[1], 8)]))
+    plain = e.tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert shared == plain
