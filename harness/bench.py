@@ -9,7 +9,8 @@ from harness.evaluate import task_info
 from harness.io import write_json
 from harness.leaderboard import print_table, row, write
 from harness.models import resolve
-from harness.run import EnginePool, Stage, StageContext, console, prepare_run_dir, run_lock, run_stages
+from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
+                         prepare_run_dir, run_lock, run_stages)
 from methods import REFERENCE, method
 
 
@@ -31,15 +32,19 @@ def with_reference(methods: list[str]) -> list[str]:
     return [REFERENCE] + [m for m in methods if m != REFERENCE]
 
 
-def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> list[dict]:
+def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
+          overwrite: bool = False) -> list[dict]:
+    if not tasks or not methods:
+        raise ValueError("give at least one method (--methods) and one task (--tasks)")
     for t in tasks:
-        task_info(t)                       # unknown names fail before any work starts
+        task_info(t)                       # unknown names fail before anything is written
     methods = with_reference(methods)
     for m in methods:
         method(m)
+    base = resolve(cfg.model)
+    check_leaderboard_owner(out, config_hash(cfg), overwrite)
     run_dir = prepare_run_dir(cfg, out)
     console.print(f"run directory: {run_dir}")
-    base = resolve(cfg.model)
     engines = EnginePool(cfg.engine)
     cache = out / "cache" / "generations.sqlite" if cfg.gen_cache else None
     with run_lock(run_dir):

@@ -1,4 +1,4 @@
-"""harness bench | construct | leaderboard publish | regress | ls"""
+"""harness bench | construct | train | leaderboard publish | regress | ls"""
 from __future__ import annotations
 
 import argparse
@@ -21,10 +21,10 @@ def _bench(args) -> None:
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
-                    gen_cache=not args.no_gen_cache)
+                    gen_cache=not args.no_gen_cache, train_launcher=args.train_launcher)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
-    bench(cfg, methods, _csv(args.tasks), Path(args.out))
+    bench(cfg, methods, _csv(args.tasks), Path(args.out), overwrite=args.overwrite)
 
 
 def _construct(args) -> None:
@@ -39,6 +39,24 @@ def _construct(args) -> None:
     write_json(f"{args.out}.manifest.json", manifest)
     print(f"wrote {len(sel.rows)} rows to {args.out}")
     print(json.dumps(manifest))
+
+
+def _train(args) -> None:
+    """SFT on a JSONL of {prompt, target} rows; the process group is whatever launched it
+    (single process by default; `torchrun` / `accelerate launch` for several GPUs)."""
+    from harness.config import SFTConfig, preset
+    from harness.io import read_json, read_jsonl
+    from harness.models import resolve
+    from harness.sft import train
+    if args.sft_config:
+        cfg = SFTConfig(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in read_json(args.sft_config).items()})
+    else:
+        domain = preset(args.preset).open if args.domain == "open" else preset(args.preset).choice
+        cfg = domain.rehearsal_sft if args.rehearsal else domain.sft
+    report = train(resolve(args.model), read_jsonl(args.data), cfg, Path(args.out), seed=args.seed,
+                   bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code)
+    print(json.dumps(report))
 
 
 def _publish(args) -> None:
@@ -101,6 +119,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     b.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     b.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
+    b.add_argument("--train-launcher", default=None,
+                   help="run SFT as a subprocess under this launcher, e.g. 'torchrun --nproc_per_node 8' "
+                        "or 'accelerate launch --num_processes 8' (default: in process)")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace OUT/leaderboard.json even if it belongs to another config's run")
     b.add_argument("--no-gen-cache", action="store_true",
                    help="do not read or write the generation cache (OUT/cache/generations.sqlite)")
     b.set_defaults(func=_bench)
@@ -129,6 +152,19 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--update", action="store_true",
                    help="rewrite the baseline from the results (keeps its tolerances), exit 0")
     r.set_defaults(func=_regress)
+    t = sub.add_parser("train", help="SFT on prompt/target rows (launch with torchrun/accelerate for multi-GPU)")
+    t.add_argument("--model", required=True, help="alias, hub id or local directory")
+    t.add_argument("--data", required=True, help="JSONL with 'prompt' and 'target' per line")
+    t.add_argument("--out", required=True, help="directory for model/ and train.json")
+    t.add_argument("--preset", default="smoke", help="SFT settings of this preset ...")
+    t.add_argument("--domain", default="open", choices=["open", "choice"], help="... for this domain")
+    t.add_argument("--rehearsal", action="store_true", help="the preset's rehearsal SFT settings")
+    t.add_argument("--sft-config", default=None, help="JSON of SFTConfig fields (overrides --preset)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
+                   help="bfloat16: mixed-precision autocast; float32: off")
+    t.add_argument("--trust-remote-code", action="store_true")
+    t.set_defaults(func=_train)
     sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
     return p
 

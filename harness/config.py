@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ class Preset:
     eval_max_new_tokens_open: int = 32
     eval_max_new_tokens_choice: int = 8
 
+    def __post_init__(self):
+        _positive(self, "eval_max_new_tokens_open", "eval_max_new_tokens_choice")
+        if self.n_test is not None:
+            _positive(self, "n_test")
+
 
 def _paper() -> Preset:
     full = SFTConfig(mode="full", epochs=3, lr=8e-6, batch_size=16)
@@ -113,6 +119,19 @@ PAPER = _paper()
 # MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on
 # 2 cores), so the CPU presets query MCQA with fewer shots than the paper's 5.
 _CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=8, lora_r=16, lora_alpha=32, lora_dropout=0.05)
+_TINY_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=4, lora_r=4, lora_alpha=8, lora_dropout=0.0)
+
+
+def _tiny(smoke: Preset) -> Preset:
+    """A dozen questions per domain, four test questions: checks that a pipeline runs (a minute or two
+    on CPU), says nothing about a method. Two epochs, so SFT leaves a checkpoint to resume from."""
+    def shrink(d: DomainConfig) -> DomainConfig:
+        return replace(d, pool_size=12, n_van=4, n_idk=2, rehearsal_size=3, n_samples=2,
+                       query_max_new_tokens=12, sft=_TINY_SFT, rehearsal_sft=_TINY_SFT)
+    return replace(smoke, name="tiny", open=shrink(smoke.open), choice=shrink(smoke.choice), n_test=4,
+                   eval_max_new_tokens_open=12)
+
+
 PRESETS = {
     "smoke": _scaled(PAPER, "smoke", pool=150, n_van=40, n_idk=10, rehearsal=24, n_samples=6,
                      n_test=100, sft=_CPU_SFT, choice_shots=0),
@@ -120,6 +139,7 @@ PRESETS = {
                      n_test=500, sft=replace(_CPU_SFT, epochs=3), choice_shots=1),
     "paper": PAPER,
 }
+PRESETS = {"tiny": _tiny(PRESETS["smoke"]), **PRESETS}
 
 
 @dataclass(frozen=True)
@@ -135,6 +155,7 @@ class RunConfig:
     batch_size: int = 32
     data_dir: str | None = None
     gen_cache: bool = True                  # reuse answers from OUT/cache/generations.sqlite
+    train_launcher: str | None = None       # e.g. "torchrun --nproc_per_node 8"; the global batch stays
 
     @property
     def n_test(self) -> int | None:
@@ -146,13 +167,73 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
         d = dataclasses.asdict(self)
-        for key in ("batch_size", "data_dir", "limit", "gen_cache"):
+        for key in ("batch_size", "data_dir", "limit", "gen_cache", "train_launcher"):
             d.pop(key)
         d["n_test"] = self.n_test
         return d
 
 
 def preset(name: str) -> Preset:
+    """A preset by name, or a YAML file of overrides on one (see load_preset)."""
+    if name.endswith((".yaml", ".yml")):
+        return load_preset(name)
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}, or a .yaml file")
     return PRESETS[name]
+
+
+def load_preset(path: str) -> Preset:
+    """Overrides on a named preset, from YAML (safe loader: plain data, never objects or code):
+
+        base: smoke            # the preset to start from
+        n_test: 200
+        open: {pool_size: 400, n_van: 160, n_idk: 40, sft: {epochs: 3}}
+        choice: {n_shot: 1}
+
+    Unknown keys, wrong types and out-of-range values are errors that name the file and the key."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"preset file {path} does not exist") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping of preset fields, got {type(raw).__name__}")
+    raw = dict(raw)
+    base = preset(str(raw.pop("base", "smoke")))
+    try:
+        return _override(replace(base, name=str(raw.pop("name", Path(path).stem))), raw, "")
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _override(obj, values: dict, prefix: str):
+    if not isinstance(values, dict):
+        raise ValueError(f"{prefix.rstrip('.') or 'preset'} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    changes = {}
+    for key, value in values.items():
+        if key not in fields or key == "kind":
+            valid = ", ".join(k for k in fields if k != "kind")
+            raise ValueError(f"unknown key {prefix + str(key)!r}; valid: {valid}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _override(current, value, f"{prefix}{key}.")
+        else:
+            changes[key] = _typed(prefix + key, current, value)
+    return replace(obj, **changes)
+
+
+def _typed(key: str, current, value):
+    """The YAML value, checked against the type of the value it replaces."""
+    if isinstance(current, tuple) and isinstance(value, list):
+        return tuple(value)
+    ok = (current is None or value is None or type(value) is type(current)
+          or (isinstance(current, float) and type(value) is int))
+    if not ok:
+        raise ValueError(f"{key} must be {type(current).__name__}, got {value!r}")
+    return float(value) if isinstance(current, float) and value is not None else value

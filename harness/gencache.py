@@ -22,6 +22,8 @@ from typing import Sequence
 
 from rich.console import Console
 
+from harness.faults import failpoint
+
 console = Console(stderr=True)
 SCHEMA = "CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT NOT NULL, checksum TEXT NOT NULL)"
 
@@ -117,6 +119,7 @@ class GenCache:
                 rows.append((self.key(prompt, params, seed, k), value, _sha(value)))
         with self.db:
             self.db.executemany("INSERT OR REPLACE INTO gen VALUES (?, ?, ?)", rows)
+        failpoint("gencache-put")
 
     def close(self) -> None:
         self.db.close()

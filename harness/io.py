@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from harness.faults import failpoint
+
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     rows = []
@@ -46,6 +48,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    failpoint(f"write:{path.name}")
     os.replace(tmp, path)
 
 

@@ -58,9 +58,35 @@ def _body(item: dict) -> str:
 def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False) -> None:
     from harness.sft import train
     d = ctx.cfg.domain(kind)
+    sft = d.rehearsal_sft if rehearsal else d.sft
     write_jsonl(ctx.dir / "sft_data.jsonl", rows)
-    train(ctx.base_model, rows, d.rehearsal_sft if rehearsal else d.sft, ctx.dir, seed=ctx.cfg.seed,
+    if ctx.cfg.train_launcher:
+        launch_training(ctx, sft)
+        return
+    train(ctx.base_model, rows, sft, ctx.dir, seed=ctx.cfg.seed,
           bf16=ctx.cfg.dtype == "bfloat16", trust_remote_code=ctx.cfg.trust_remote_code)
+
+
+def launch_training(ctx: StageContext, sft) -> None:
+    """`harness train` on the stage's rows under the user's launcher (torchrun, accelerate launch):
+    one process per GPU, data-parallel, the same global batch as in process."""
+    import dataclasses
+    import shlex
+    import subprocess
+    import sys
+    write_json(ctx.dir / "sft_config.json", dataclasses.asdict(sft))
+    cmd = [*shlex.split(ctx.cfg.train_launcher), "-m", "harness.cli", "train", "--model", ctx.base_model,
+           "--data", str(ctx.dir / "sft_data.jsonl"), "--out", str(ctx.dir),
+           "--sft-config", str(ctx.dir / "sft_config.json"), "--seed", str(ctx.cfg.seed),
+           "--dtype", "bfloat16" if ctx.cfg.dtype == "bfloat16" else "float32"]
+    if ctx.cfg.trust_remote_code:
+        cmd.append("--trust-remote-code")
+    if cmd[0] == "python":
+        cmd[0] = sys.executable
+    done = subprocess.run(cmd)
+    if done.returncode != 0 or not (ctx.dir / "train.json").exists():
+        raise RuntimeError(f"training under {ctx.cfg.train_launcher!r} failed (exit {done.returncode}); "
+                           f"command: {shlex.join(cmd)}")
 
 
 def rehearse_stage(kind: str) -> Stage:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from harness.faults import failpoint
+
 
 def progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -23,6 +25,9 @@ def trainer_callback():
         def on_step_end(self, args, state, control, **kwargs):
             if self.bar:
                 self.bar.update(self.task, completed=state.global_step)
+
+        def on_save(self, args, state, control, **kwargs):
+            failpoint("sft-save")               # a checkpoint is on disk
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.bar and logs and "loss" in logs:

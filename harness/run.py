@@ -15,6 +15,7 @@ from rich.console import Console
 
 from harness import __version__
 from harness.config import RunConfig
+from harness.faults import failpoint
 from harness.io import write_json, write_text
 
 console = Console(stderr=True)
@@ -95,11 +96,40 @@ def git_sha() -> str | None:
 
 
 def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
+    """OUT/runs/<hash of the config>; refuses a directory whose config.json records another config."""
     run_dir = out / "runs" / config_hash(cfg)
+    record = run_dir / "config.json"
+    ours = json.loads(json.dumps(cfg.identity(), default=str))
+    if record.exists():
+        try:
+            theirs = json.loads(record.read_text()).get("config")
+        except (json.JSONDecodeError, AttributeError):
+            theirs = "unreadable"
+        if theirs != ours:
+            raise ValueError(f"{run_dir} belongs to a different config (its config.json does not match this "
+                             f"run's); it was edited or written by other code. Use another --out, or delete "
+                             f"{run_dir} to recompute it")
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", {"hash": run_dir.name, "harness": __version__,
-                                         "git_sha": git_sha(), "config": cfg.identity()})
+    write_json(record, {"hash": run_dir.name, "harness": __version__, "git_sha": git_sha(), "config": ours})
     return run_dir
+
+
+def check_leaderboard_owner(out: Path, run_hash: str, overwrite: bool) -> None:
+    """OUT/leaderboard.json is one config's table; a bench of another config must not replace it
+    silently (the runs of both stay under OUT/runs/ either way)."""
+    path = out / "leaderboard.json"
+    if overwrite or not path.exists():
+        return
+    try:
+        runs = {r.get("run") for r in json.loads(path.read_text())}
+    except (json.JSONDecodeError, AttributeError, TypeError):
+        return                                   # unreadable: nothing worth protecting, rewrite it
+    if runs and runs != {run_hash}:
+        raise ValueError(f"{path} is the leaderboard of run {', '.join(sorted(map(str, runs)))}, a different "
+                         f"config from this one ({run_hash}); results of two configs would mix. Use another "
+                         f"--out, or pass --overwrite to replace that leaderboard (its run stays in "
+                         f"{out / 'runs'})")
 
 
 def unique(stages: list[Stage]) -> list[Stage]:
@@ -187,6 +217,7 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
         start = time.time()
         stage.run(ctx)
         times[stage.name] = round(time.time() - start, 2)
+        failpoint(f"stage-done:{stage.name}")
         # Written last: its presence means every output of the stage is complete, as fingerprinted.
         write_text(ctx.dir / "DONE", json.dumps({"seconds": times[stage.name],
                                                  "files": digest(ctx.dir)}) + "\n")

@@ -95,7 +95,7 @@ def _arguments(cfg: SFTConfig, checkpoints: Path, seed: int, bf16: bool = False)
         raise ValueError(f"warmup_ratio must lie in [0, 1), got {cfg.warmup_ratio}")
     return TrainingArguments(
         output_dir=str(checkpoints),
-        per_device_train_batch_size=cfg.batch_size,
+        per_device_train_batch_size=per_device_batch(cfg.batch_size),
         gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs,
         learning_rate=cfg.lr,
@@ -116,6 +116,16 @@ def _arguments(cfg: SFTConfig, checkpoints: Path, seed: int, bf16: bool = False)
         train_sampling_strategy="group_by_length",
         remove_unused_columns=False,
     )
+
+
+def per_device_batch(batch_size: int) -> int:
+    """The configured batch is the global one: under N processes each takes batch_size / N, so a
+    multi-GPU run trains with the same batch (and learning-rate schedule) as a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if batch_size % world:
+        raise ValueError(f"SFT batch_size {batch_size} is not divisible by the {world} training "
+                         f"processes; pick a process count that divides it")
+    return batch_size // world
 
 
 def _bf16(wanted: bool) -> bool:
@@ -169,6 +179,7 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     final = _save(trainer, tok, cfg.mode, out_dir)
     report = {"mode": cfg.mode, "path": str(final), "examples": len(examples),
               "steps": int(result.global_step), "train_loss": float(result.training_loss),
+              "processes": int(args.world_size), "global_batch": cfg.batch_size * cfg.grad_accum,
               "seconds": round(time.time() - start, 3)}
     if trainer.is_world_process_zero():
         shutil.rmtree(checkpoints, ignore_errors=True)  # only now: the final model is in place

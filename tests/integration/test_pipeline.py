@@ -1,25 +1,16 @@
 """Every method's real pipeline on the real tiny model and real data, at a handful of questions."""
-from dataclasses import replace
-
 import pytest
 
 from harness.bench import bench
-from harness.config import PRESETS, RunConfig, SFTConfig
+from harness.config import PRESETS, RunConfig
 from harness.io import read_json, read_jsonl
 from methods import METHODS
 
 pytestmark = pytest.mark.integration
 
-TINY_SFT = SFTConfig(mode="lora", epochs=1, lr=3e-4, batch_size=4, lora_r=4, lora_alpha=8, lora_dropout=0.0)
-
 
 def tiny_preset():
-    smoke = PRESETS["smoke"]
-    def shrink(d):
-        return replace(d, pool_size=12, n_van=4, n_idk=2, rehearsal_size=3, n_samples=2,
-                       query_max_new_tokens=12, sft=TINY_SFT, rehearsal_sft=TINY_SFT)
-    return replace(smoke, name="tiny", open=shrink(smoke.open), choice=shrink(smoke.choice), n_test=4,
-                   eval_max_new_tokens_open=12)
+    return PRESETS["tiny"]
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,21 @@ class ScriptedEngine:
         return outs
 
 
-@pytest.fixture
-def data(tmp_path):
+def write_data(root):
     tq = [{"question_id": f"t{i}", "question": q, "answer": {"value": "Paris", "aliases": ["Paris"]}}
           for i, q in enumerate(["Capital of France?", "Largest city on Mars?", "Smallest moon?", "Paris is in?"])]
     mm = [{"question": "Capital of France?", "subject": "geo", "choices": ["Rome", "Paris", "Oslo", "Bern"],
            "answer": 1},
           {"question": "Capital of Atlantis?", "subject": "geo", "choices": ["Rome", "Lima", "Oslo", "Bern"],
            "answer": 1}]
-    write_jsonl(tmp_path / "data" / "triviaqa" / "validation.jsonl", tq)
-    write_jsonl(tmp_path / "data" / "mmlu" / "validation.jsonl", mm)
-    return tmp_path / "data"
+    write_jsonl(root / "triviaqa" / "validation.jsonl", tq)
+    write_jsonl(root / "mmlu" / "validation.jsonl", mm)
+    return root
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_data(tmp_path / "data")
 
 
 def test_bench_untuned_methods_end_to_end(tmp_path, data, monkeypatch):

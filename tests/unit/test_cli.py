@@ -10,7 +10,7 @@ def test_unknown_names_list_the_valid_ones(capsys):
     assert main(["bench", "--methods", "craft", "--tasks", "squad"]) == 2
     assert "triviaqa, nq, mmlu, arc_c" in capsys.readouterr().err
     assert main(["bench", "--preset", "giant"]) == 2
-    assert "smoke, small, paper" in capsys.readouterr().err
+    assert "tiny, smoke, small, paper" in capsys.readouterr().err
 
 
 def test_ls_lists_everything(capsys):

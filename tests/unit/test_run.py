@@ -18,7 +18,7 @@ def test_hash_ignores_speed_and_location_but_not_results():
 
 
 def test_unknown_preset_lists_valid():
-    with pytest.raises(ValueError, match="smoke, small, paper"):
+    with pytest.raises(ValueError, match="tiny, smoke, small, paper"):
         preset("huge")
 
 

@@ -1,0 +1,179 @@
+"""Performance benchmark (prints figures and writes JSON; not a test, nothing here asserts a time).
+
+    .venv/bin/python ci/bench_perf.py --out results/perf          # ~30 min on 2 CPU cores
+
+Measures, each from a fresh output directory (no cache carried between measurements):
+  1. engine: the knowledge query's throughput (prompts, cache lookups, sampling, certainty encoder)
+     against the raw engine on the same prompts and batch: transformers `generate(do_sample=True,
+     num_return_sequences=n)`, the way a user would sample without the harness. Tokens/s, questions/s.
+  2. methods: wall time of `--methods all` over `--methods craft` (shared stages run once).
+  3. scaling: CRaFT's wall time at 100, 200 and 400 train questions (goal: linear growth).
+  4. rerun: a second identical bench in the same output directory (seconds, identical leaderboard).
+Every bench runs in its own process; its peak RSS and per-stage wall times (timings.json) are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _child_bench(spec: dict) -> None:
+    """In a child process: one bench with a possibly scaled preset; prints its peak RSS."""
+    from harness.bench import bench
+    from harness.cli import quiet_libraries
+    from harness.config import RunConfig, preset
+    quiet_libraries()
+    p = preset(spec["preset"])
+    if spec.get("pool"):
+        pool = spec["pool"]
+        n_van, n_idk = int(pool * 0.4), int(pool * 0.1)
+        d = {k: replace(getattr(p, k), pool_size=pool, n_van=n_van, n_idk=n_idk,
+                        rehearsal_size=max(8, pool // 6)) for k in ("open", "choice")}
+        p = replace(p, name=f"{p.name}-pool{pool}", **d)
+    cfg = RunConfig(model=spec["model"], preset=p, limit=spec.get("limit"), batch_size=spec["batch_size"],
+                    data_dir=spec["data_dir"])
+    bench(cfg, spec["methods"], spec["tasks"], Path(spec["out"]))
+    print("PEAK_RSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)
+
+
+def run_bench(spec: dict) -> dict:
+    from methods import METHODS
+    if spec["methods"] == ["all"]:
+        spec = {**spec, "methods": list(METHODS)}
+    start = time.time()
+    done = subprocess.run([sys.executable, __file__, "_child", json.dumps(spec)], cwd=REPO,
+                          capture_output=True, text=True)
+    wall = time.time() - start
+    if done.returncode != 0:
+        sys.exit(f"bench failed ({spec}):\n{done.stderr[-4000:]}")
+    rss = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_MB")]
+    run_dir = next(Path(spec["out"], "runs").iterdir())
+    return {"wall_s": round(wall, 1), "peak_rss_mb": rss[-1] if rss else None,
+            "stages_s": json.loads((run_dir / "timings.json").read_text()),
+            "leaderboard": json.loads(Path(spec["out"], "leaderboard.json").read_text())}
+
+
+def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_size: int) -> dict:
+    """Knowledge query vs raw transformers sampling on the same prompts and batch."""
+    import torch
+
+    from harness import knowledge
+    from harness.data import load_items
+    from harness.engines import EngineSpec
+    from harness.engines.hf import HFEngine
+    from harness.prompts import open_fewshot
+
+    items = load_items("triviaqa", "train", data_dir)[:n_questions]
+    engine = HFEngine(EngineSpec(model=model, batch_size=batch_size))    # bf16, no cache
+    encoder = knowledge.load_encoder()
+    prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=True)) for it in items]
+    kw = dict(temperature=0.7, max_new_tokens=16)
+    engine.generate(prompts[:2], n=2, **kw)                               # warm-up
+
+    start = time.time()
+    rows = knowledge.query_open(engine, items, n, 0.7, 16, seed=0, encoder=encoder, multiturn=True)
+    t_query = time.time() - start
+
+    tok, hf_model = engine.tok, engine.model
+    generated = 0
+    start = time.time()
+    with torch.inference_mode():
+        for idx in engine._batches(prompts, max(1, batch_size // n)):
+            enc = engine._encode([prompts[i] for i in idx])
+            out = hf_model.generate(**enc, do_sample=True, top_p=1.0, top_k=0, num_return_sequences=n,
+                                    pad_token_id=tok.pad_token_id, **kw)
+            new = out[:, enc["input_ids"].shape[1]:]
+            generated += int((new != tok.pad_token_id).sum())
+    t_raw = time.time() - start
+
+    start = time.time()
+    ours = engine.generate(prompts, n=n, seed=0, **kw)
+    t_engine = time.time() - start
+    ours_tokens = sum(len(tok.encode(s, add_special_tokens=False)) + 1 for per in ours for s in per)
+    return {"questions": n_questions, "samples_per_question": n, "batch_size": batch_size,
+            "raw_hf_generate_s": round(t_raw, 2), "engine_generate_s": round(t_engine, 2),
+            "knowledge_query_s": round(t_query, 2),
+            "query_over_raw": round(t_query / t_raw, 3),
+            "raw_tokens_per_s": round(generated / t_raw, 1),
+            "engine_tokens_per_s": round(ours_tokens / t_engine, 1),
+            "query_questions_per_s": round(len(rows) / t_query, 2),
+            "raw_questions_per_s": round(n_questions / t_raw, 2)}
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "_child":
+        _child_bench(json.loads(sys.argv[2]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="results/perf")
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", str(REPO.parent / "shared" / "data")))
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--limit", type=int, default=50, help="test questions per task in the bench runs")
+    ap.add_argument("--only", default="engine,methods,scaling,rerun")
+    args = ap.parse_args()
+    from harness.models import resolve
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        sys.exit(f"{out} is not empty: the benchmark measures from scratch; give a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(","))
+    common = {"model": args.model, "data_dir": args.data_dir, "batch_size": args.batch_size, "preset": "smoke"}
+    report: dict = {"machine": {"cpus": os.cpu_count()}, "batch_size": args.batch_size}
+
+    def save() -> None:
+        (out / "perf.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    if "engine" in only:
+        report["engine"] = engine_overhead(resolve(args.model), args.data_dir, 64, 6, args.batch_size)
+        print("engine:", json.dumps(report["engine"]), flush=True)
+        save()
+    if "methods" in only:
+        runs = {}
+        for name, methods in (("craft", ["craft"]), ("all", ["all"])):
+            runs[name] = run_bench({**common, "methods": methods, "tasks": ["triviaqa", "mmlu"],
+                                    "limit": args.limit, "out": str(out / f"methods-{name}")})
+            print(f"methods {name}: {runs[name]['wall_s']} s, peak {runs[name]['peak_rss_mb']} MB", flush=True)
+        report["methods"] = {k: {kk: vv for kk, vv in v.items() if kk != "leaderboard"} for k, v in runs.items()}
+        report["methods"]["n_methods_all"] = 7
+        report["methods"]["all_over_craft"] = round(runs["all"]["wall_s"] / runs["craft"]["wall_s"], 2)
+        print("all / craft wall time:", report["methods"]["all_over_craft"], flush=True)
+        save()
+    if "rerun" in only and "methods" in only:
+        again = run_bench({**common, "methods": ["craft"], "tasks": ["triviaqa", "mmlu"],
+                           "limit": args.limit, "out": str(out / "methods-craft")})
+        report["rerun"] = {"wall_s": again["wall_s"], "stages_run": again["stages_s"],
+                           "identical_leaderboard": again["leaderboard"] == runs["craft"]["leaderboard"]}
+        print("rerun:", json.dumps(report["rerun"]), flush=True)
+        save()
+    if "scaling" in only:
+        scaling = {}
+        for pool in (100, 200, 400):
+            r = run_bench({**common, "pool": pool, "methods": ["craft"], "tasks": ["triviaqa"], "limit": 20,
+                           "out": str(out / f"scaling-{pool}")})
+            scaling[str(pool)] = {k: v for k, v in r.items() if k != "leaderboard"}
+            print(f"scaling {pool} train questions: {r['wall_s']} s", flush=True)
+        t = {p: scaling[p]["wall_s"] for p in scaling}
+        scaling["step_100_200_s"] = round(t["200"] - t["100"], 1)
+        scaling["step_200_400_s"] = round(t["400"] - t["200"], 1)
+        # Linear growth: the second step (200 more questions) costs twice the first (100 more).
+        scaling["linearity"] = round(scaling["step_200_400_s"] / (2 * scaling["step_100_200_s"]), 2) \
+            if scaling["step_100_200_s"] > 0 else None
+        report["scaling"] = scaling
+        print("scaling steps:", scaling["step_100_200_s"], scaling["step_200_400_s"],
+              "linearity (1.0 = linear):", scaling["linearity"], flush=True)
+        save()
+    print(f"wrote {out / 'perf.json'}")
+
+
+if __name__ == "__main__":
+    main()

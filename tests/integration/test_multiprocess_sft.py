@@ -1,0 +1,65 @@
+"""`harness train` under torchrun with two CPU processes (gloo): the data-parallel path a multi-GPU
+node uses, with the same global batch as a single process."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from harness.io import write_jsonl
+
+pytestmark = pytest.mark.integration
+
+ROWS = [{"prompt": f"Question {i}: what is {i} plus {i}?", "target": str(2 * i)} for i in range(16)]
+
+
+def test_torchrun_two_processes_train_with_the_global_batch(base, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed next to this python")
+    write_jsonl(tmp_path / "rows.jsonl", ROWS)
+    (tmp_path / "sft.json").write_text(json.dumps(
+        {"mode": "lora", "epochs": 1, "lr": 1e-3, "batch_size": 8, "lora_r": 4, "lora_alpha": 8}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", "29517", "-m", "harness.cli", "train",
+           "--model", base, "--data", str(tmp_path / "rows.jsonl"), "--out", str(tmp_path / "out"),
+           "--sft-config", str(tmp_path / "sft.json"), "--dtype", "float32"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "train.json").read_text())
+    # 16 rows at a global batch of 8 (4 per process): 2 optimizer steps, as in one process.
+    assert report["steps"] == 2 and report["examples"] == 16
+    assert report["processes"] == 2 and report["global_batch"] == 8
+    assert (tmp_path / "out" / "model" / "adapter_model.safetensors").exists()
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_batch_not_divisible_by_processes_is_refused(monkeypatch):
+    from harness.sft import per_device_batch
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="batch_size 8 is not divisible by the 3 training processes"):
+        per_device_batch(8)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert per_device_batch(8) == 2
+
+
+def test_bench_trains_through_the_launcher(base, tmp_path, data_dir):
+    """`harness bench --train-launcher 'torchrun --nproc_per_node 2'`: every SFT stage runs as two
+    data-parallel processes; the rest of the pipeline is unchanged."""
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed next to this python")
+    cmd = [sys.executable, "-m", "harness.cli", "bench", "--methods", "craft", "--tasks", "triviaqa",
+           "--preset", "tiny", "--data-dir", str(data_dir), "--out", str(tmp_path),
+           "--train-launcher", f"{torchrun} --nproc_per_node 2 --master_port 29518"]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = next((tmp_path / "runs").iterdir())
+    rehearsal = json.loads((run / "open/rehearse/train.json").read_text())   # always 3 rows in tiny
+    assert rehearsal["mode"] == "lora" and rehearsal["processes"] == 2
+    craft = json.loads((run / "open/craft/train/train.json").read_text())
+    assert craft["mode"] == "none" or craft["processes"] == 2
+    assert json.loads((tmp_path / "leaderboard.json").read_text())
