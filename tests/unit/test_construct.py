@@ -353,3 +353,16 @@ def test_property_sorted_methods_take_extremes(table, method, th, n_van, n_idk):
         assert min(cert[i] for i in van) >= max(left_van)
     if idk and left_idk:
         assert max(cert[i] for i in idk) <= min(left_idk)
+
+
+@settings(max_examples=100, deadline=None)
+@given(table=tables(), method=st.sampled_from(METHOD_RULES), th=THRESHOLDS,
+       n_van=st.integers(0, 30), n_idk=st.integers(0, 30), seed=st.integers(0, 2**32))
+def test_property_deterministic_and_monotone_in_size(table, method, th, n_van, n_idk, seed):
+    """Same inputs, same selection; asking for fewer never selects anything outside the larger ask."""
+    a = select(method, table, n_van, n_idk, th, seed=seed)
+    assert select(method, table, n_van, n_idk, th, seed=seed).rows == a.rows
+    if method in ("corcer-rait", "craft", "craft-wo-cer"):      # sorted rules: a smaller ask is a prefix
+        small = select(method, table, n_van // 2, n_idk // 2, th, seed=seed)
+        assert set(ids(small, "vanilla")) <= set(ids(a, "vanilla"))
+        assert set(ids(small, "idk")) <= set(ids(a, "idk"))

@@ -308,3 +308,43 @@ def test_bootstrap_all_none_and_bad_metric():
     )
     with pytest.raises(ValueError, match="bogus"):
         bootstrap_ci(["correct"], ["wrong"], "bogus")
+
+
+# ---------------------------------------------------------------- THS invariances (hypothesis)
+
+_pos = st.floats(min_value=1e-3, max_value=1.0)
+
+
+@given(_frac, _frac, _frac, _pos)
+def test_ths_bounds(pc, pw, pc0, pw0):
+    """-pc0/pw0 <= THS <= 1: at worst never correct and always wrong, at best always correct."""
+    value = ths(pc, pw, pc0, pw0)
+    assert -pc0 / pw0 - 1e-9 <= value <= 1.0 + 1e-9
+
+
+@given(_frac, _frac, _frac, _pos, st.floats(min_value=0.05, max_value=1.0))
+def test_ths_depends_on_the_reference_ray_only(pc, pw, pc0, pw0, k):
+    """Scaling E1 along its ray through the origin leaves THS unchanged."""
+    assert ths(pc, pw, k * pc0, k * pw0) == pytest.approx(ths(pc, pw, pc0, pw0), abs=1e-9)
+
+
+@given(_frac, _pos, st.floats(min_value=0.0, max_value=1.0))
+def test_ths_zero_on_the_reference_ray(pc0, pw0, t):
+    assert ths(t * pc0, t * pw0, pc0, pw0) == pytest.approx(0.0, abs=1e-9)
+
+
+@given(_frac, _frac, _frac, _pos, st.floats(min_value=0.0, max_value=0.5))
+def test_ths_rewards_correct_and_penalises_wrong(pc, pw, pc0, pw0, d):
+    assert ths(min(1.0, pc + d), pw, pc0, pw0) >= ths(pc, pw, pc0, pw0) - 1e-12
+    assert ths(pc, min(1.0, pw + d), pc0, pw0) <= ths(pc, pw, pc0, pw0) + 1e-12
+
+
+@given(st.lists(st.tuples(st.sampled_from(CLASSES), st.sampled_from(CLASSES)), min_size=1), st.randoms())
+def test_summary_is_invariant_to_question_order(pairs, rnd):
+    shuffled = list(pairs)
+    rnd.shuffle(shuffled)
+    a = summarize([m for m, _ in pairs], [b for _, b in pairs])
+    b = summarize([m for m, _ in shuffled], [b for _, b in shuffled])
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key] == pytest.approx(b[key]) if a[key] is not None else b[key] is None
