@@ -46,7 +46,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     run_dir = prepare_run_dir(cfg, out)
     console.print(f"run directory: {run_dir}")
     engines = EnginePool(cfg.engine)
-    cache = out / "cache" / "generations.sqlite" if cfg.gen_cache else None
+    cache = out / "cache" if cfg.cache else None
     with run_lock(run_dir):
         try:
             times = run_stages(plan(methods, tasks),
@@ -56,7 +56,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
         write_json(run_dir / "timings.json", times)
         if cache:
             console.print(f"generation cache: {engines.cache_stats['hits']} prompts reused, "
-                          f"{engines.cache_stats['misses']} generated ({cache})")
+                          f"{engines.cache_stats['misses']} generated ({cache / 'generations.sqlite'})")
     rows = [row(run_dir, cfg.model, cfg.preset.name, m, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods]
     write(rows, out)

@@ -21,7 +21,7 @@ def _bench(args) -> None:
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
-                    gen_cache=not args.no_gen_cache, train_launcher=args.train_launcher)
+                    cache=not args.no_cache, train_launcher=args.train_launcher)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     bench(cfg, methods, _csv(args.tasks), Path(args.out), overwrite=args.overwrite)
@@ -124,8 +124,8 @@ def parser() -> argparse.ArgumentParser:
                         "or 'accelerate launch --num_processes 8' (default: in process)")
     b.add_argument("--overwrite", action="store_true",
                    help="replace OUT/leaderboard.json even if it belongs to another config's run")
-    b.add_argument("--no-gen-cache", action="store_true",
-                   help="do not read or write the generation cache (OUT/cache/generations.sqlite)")
+    b.add_argument("--no-cache", action="store_true",
+                   help="do not read or write OUT/cache (generations and trained models)")
     b.set_defaults(func=_bench)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])

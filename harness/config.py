@@ -154,7 +154,7 @@ class RunConfig:
     # Not part of the run's identity: they change speed or location, never results.
     batch_size: int = 32
     data_dir: str | None = None
-    gen_cache: bool = True                  # reuse answers from OUT/cache/generations.sqlite
+    cache: bool = True                      # reuse generations and trained models from OUT/cache
     train_launcher: str | None = None       # e.g. "torchrun --nproc_per_node 8"; the global batch stays
 
     @property
@@ -167,7 +167,7 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
         d = dataclasses.asdict(self)
-        for key in ("batch_size", "data_dir", "limit", "gen_cache", "train_launcher"):
+        for key in ("batch_size", "data_dir", "limit", "cache", "train_launcher"):
             d.pop(key)
         d["n_test"] = self.n_test
         return d

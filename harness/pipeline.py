@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness import construct, knowledge
+from harness import construct, knowledge, sftcache
 from harness.data import load_items, load_rows, to_item
 from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.paths import data_dir
@@ -60,11 +60,17 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     d = ctx.cfg.domain(kind)
     sft = d.rehearsal_sft if rehearsal else d.sft
     write_jsonl(ctx.dir / "sft_data.jsonl", rows)
+    bf16 = ctx.cfg.dtype == "bfloat16"
+    entry = sftcache.key(ctx.base_model, sft, rows, ctx.cfg.seed, bf16)
+    if ctx.cache_dir and sftcache.restore(ctx.cache_dir, entry, ctx.dir):
+        return                               # the same dataset was trained before in this --out
     if ctx.cfg.train_launcher:
         launch_training(ctx, sft)
-        return
-    train(ctx.base_model, rows, sft, ctx.dir, seed=ctx.cfg.seed,
-          bf16=ctx.cfg.dtype == "bfloat16", trust_remote_code=ctx.cfg.trust_remote_code)
+    else:
+        train(ctx.base_model, rows, sft, ctx.dir, seed=ctx.cfg.seed, bf16=bf16,
+              trust_remote_code=ctx.cfg.trust_remote_code)
+    if ctx.cache_dir:
+        sftcache.store(ctx.cache_dir, entry, ctx.dir)
 
 
 def launch_training(ctx: StageContext, sft) -> None:

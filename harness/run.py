@@ -61,7 +61,7 @@ class StageContext:
     name: str
     base_model: str                         # resolved hub id or directory
     engines: EnginePool
-    gen_cache: Path | None = None           # the generation cache (harness/gencache.py), None: off
+    cache_dir: Path | None = None           # OUT/cache: generations (gencache.py), trained models (sftcache.py)
 
     @property
     def dir(self) -> Path:
@@ -77,7 +77,7 @@ class StageContext:
         from harness.engines import EngineSpec
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
                           batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code,
-                          cache=str(self.gen_cache) if self.gen_cache else None)
+                          cache=str(self.cache_dir / "generations.sqlite") if self.cache_dir else None)
         return self.engines.get(spec)
 
 

@@ -38,9 +38,15 @@ def shared_prefill(model, ids: torch.Tensor, mask: torch.Tensor, n: int):
     cache = DynamicCache(config=model.config)
     pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
     model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1],
-          past_key_values=cache, use_cache=True, logits_to_keep=1)
+          use_cache=True, logits_to_keep=1, **{cache_argument(model): cache})
     cache.batch_repeat_interleave(n)
     return cache
+
+
+def cache_argument(model) -> str:
+    """transformers >= 5.2x calls the KV cache argument `cache` (`past_key_values` is deprecated)."""
+    import inspect
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 class SeededSampler:
@@ -59,7 +65,9 @@ class SeededSampler:
         step = input_ids.shape[1] - self.prompt_len
         probs = torch.softmax(scores.double() / self.temperature, dim=-1)
         cdf = probs.cumsum(-1)
-        u = self.uniform[:, step:step + 1].to(cdf.device) * cdf[:, -1:]
+        if self.uniform.device != cdf.device:
+            self.uniform = self.uniform.to(cdf.device)     # once: the draws live where the logits do
+        u = self.uniform[:, step:step + 1] * cdf[:, -1:]
         token = torch.searchsorted(cdf, u).clamp(max=scores.shape[-1] - 1)
         out = torch.full_like(scores, float("-inf"))
         return out.scatter_(1, token, 0.0)
@@ -131,11 +139,11 @@ class HFEngine:
             seeds = [sample_seed(seed, p, k) for p in prompts for k in range(n)]
             kwargs["logits_processor"] = LogitsProcessorList(
                 [SeededSampler(seeds, temperature, ids.shape[1], max_new_tokens)])
-        if n > 1:
+        if n > 1 and ids.shape[1] > 1:
             # One prompt encoding for the n samples: prefill once, then copy the KV cache n times.
             cache = shared_prefill(self.model, ids, mask, n)
             ids, mask = ids.repeat_interleave(n, 0), mask.repeat_interleave(n, 0)
-            kwargs["past_key_values"] = cache
+            kwargs[cache_argument(self.model)] = cache
         gen = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         return self.tok.batch_decode(gen[:, ids.shape[1]:], skip_special_tokens=True)
 

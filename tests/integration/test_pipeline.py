@@ -70,3 +70,17 @@ def test_rerun_reuses_everything(run, data_dir):
     cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
     assert bench(cfg, list(METHODS), ["triviaqa", "mmlu"], out) == rows
     assert read_json(run_dir / "timings.json") == {}      # no stage ran a second time
+
+
+def test_another_test_sample_reuses_the_trained_models(run, data_dir):
+    """--limit is not part of what SFT sees: a run with fewer test questions in the same --out
+    restores every trained model from OUT/cache/sft instead of training again."""
+    out, _, _ = run
+    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8, limit=3)
+    rows = bench(cfg, ["craft"], ["triviaqa"], out, overwrite=True)
+    assert all(r["n"] == 3 for r in rows)
+    run_dir = out / "runs" / rows[0]["run"]
+    for stage in ("open/rehearse", "open/craft/train"):
+        report = read_json(run_dir / stage / "train.json")
+        assert report["mode"] == "none" or report.get("reused"), stage
+    assert read_json(run_dir / "open" / "rehearse" / "train.json").get("reused")

@@ -1,0 +1,64 @@
+"""Content-addressed store of trained models: OUT/cache/sft/<key>/{model/, train.json, DONE}.
+
+The key covers everything that changes the trained weights (base model by content or hub id, SFT
+settings, the training rows, seed, mixed precision, harness version) and nothing else, so runs that
+differ only in what they evaluate (`--limit`, tasks, methods) train each dataset once. Entries are
+built under a temporary name and renamed, DONE inside, so a killed store leaves no half entry.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from harness import __version__
+from harness.gencache import model_id
+
+
+def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool) -> str:
+    blob = json.dumps({"harness": __version__, "base": model_id(base_model), "sft": dataclasses.asdict(sft),
+                       "rows": [[r["prompt"], r["target"]] for r in rows], "seed": seed, "bf16": bf16},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """Hard links where the filesystem allows (full models are gigabytes), else copies."""
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+    shutil.copytree(src, dst, copy_function=link)
+
+
+def restore(cache_dir: Path, entry: str, stage_dir: Path) -> bool:
+    stored = cache_dir / "sft" / entry
+    if not (stored / "DONE").exists():
+        return False
+    if (stage_dir / "model").exists():
+        shutil.rmtree(stage_dir / "model")
+    _copy(stored / "model", stage_dir / "model")
+    report = json.loads((stored / "train.json").read_text())
+    report.update(path=str(stage_dir / "model"), reused=entry)
+    from harness.io import write_json
+    write_json(stage_dir / "train.json", report)
+    return True
+
+
+def store(cache_dir: Path, entry: str, stage_dir: Path) -> None:
+    target = cache_dir / "sft" / entry
+    if (target / "DONE").exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{entry}."))
+    _copy(stage_dir / "model", tmp / "model")
+    shutil.copy2(stage_dir / "train.json", tmp / "train.json")
+    (tmp / "DONE").write_text("")
+    if target.exists():
+        shutil.rmtree(target)              # an entry without DONE: left by a killed store
+    os.replace(tmp, target)
