@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-FAILPOINTS = ["stage-done:choice/query_m0", "sft-save@1", "gencache-put@3", "write:records.jsonl",
+FAILPOINTS = ["stage-done:choice/query_m0", "sft-save@1", "gencache-put@20", "write:records.jsonl",
               "write:leaderboard.json"]
 
 

@@ -6,6 +6,7 @@ it was trained. Heavy imports stay inside functions: `import harness.sft` is che
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -152,10 +153,23 @@ def _save(trainer, tok, mode: str, out_dir: Path) -> Path:
         if mode == "full":
             tok.save_pretrained(str(partial))
         (partial / "training_args.bin").unlink(missing_ok=True)
+        canonical_adapter_config(partial)
         if final.exists():
             shutil.rmtree(final)
         os.replace(partial, final)
     return final
+
+
+def canonical_adapter_config(model_dir: Path) -> None:
+    """peft writes target_modules from a set, in an order that changes with the process's hash seed;
+    sorted, the same training gives byte-identical files (stable fingerprints and cache keys)."""
+    path = model_dir / "adapter_config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        write_json(path, config)
 
 
 def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Path, seed: int = 0,

@@ -110,24 +110,33 @@ class HFEngine:
         greedy = temperature <= 0
         params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens}
         key_seed, key_n = (0, 1) if greedy else (seed, n)
-        out: list[list[str] | None] = [None] * len(prompts)
-        per_batch = max(1, self.spec.batch_size // n)
+
+        def compute(batch: list[str]) -> list[list[str]]:
+            texts = self._generate_batch(batch, key_n, temperature, max_new_tokens, seed)
+            return [texts[j * key_n:(j + 1) * key_n] for j in range(len(batch))]
+        out = self._cached(prompts, max(1, self.spec.batch_size // n), params, key_seed, key_n, compute, desc)
+        return [o * n if greedy else o for o in out]
+
+    def _cached(self, prompts: Sequence[str], per_batch: int, params: dict, seed: int, n: int,
+                compute, desc: str) -> list[list]:
+        """The n cached values of each prompt, computing the missing ones batch by batch. Batches are
+        formed over all prompts, cached or not, so a resumed run computes in the same batches as an
+        uninterrupted one; each computed batch is committed to the cache at once."""
+        out: list[list | None] = [None] * len(prompts)
         with _progress() as bar:
             task = bar.add_task(desc, total=len(prompts))
             for idx in self._batches(prompts, per_batch):
                 if self.cache is not None:
                     for i in idx:
-                        out[i] = self.cache.get(prompts[i], params, key_seed, key_n)
+                        out[i] = self.cache.get(prompts[i], params, seed, n)
                 todo = [i for i in idx if out[i] is None]
                 if todo:
-                    texts = self._generate_batch([prompts[i] for i in todo], key_n, temperature,
-                                                 max_new_tokens, seed)
-                    for j, i in enumerate(todo):
-                        out[i] = texts[j * key_n:(j + 1) * key_n]
+                    for i, values in zip(todo, compute([prompts[i] for i in todo])):
+                        out[i] = values
                     if self.cache is not None:
-                        self.cache.put([(prompts[i], out[i]) for i in todo], params, key_seed)
+                        self.cache.put([(prompts[i], out[i]) for i in todo], params, seed)
                 bar.advance(task, len(idx))
-        return [o * n if greedy else o for o in out]
+        return out
 
     def _generate_batch(self, prompts: list[str], n: int, temperature: float, max_new_tokens: int,
                         seed: int) -> list[str]:
@@ -151,17 +160,13 @@ class HFEngine:
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
                         desc: str = "score options") -> list[list[float]]:
         ids = [self.tok.encode(o, add_special_tokens=False)[0] for o in options]
-        out: list[list[float]] = [[] for _ in prompts]
-        with _progress() as bar:
-            task = bar.add_task(desc, total=len(prompts))
-            for idx in self._batches(prompts, self.spec.batch_size):
-                # Only the last position's logits: the full [batch, seq, vocab] tensor is gigabytes.
-                logits = self.model(**self._encode([prompts[i] for i in idx]), logits_to_keep=1).logits[:, -1, :]
-                logp = torch.log_softmax(logits.float(), dim=-1)[:, ids]
-                for j, i in enumerate(idx):
-                    out[i] = logp[j].tolist()
-                bar.advance(task, len(idx))
-        return out
+
+        def compute(batch: list[str]) -> list[list[list[float]]]:
+            # Only the last position's logits: the full [batch, seq, vocab] tensor is gigabytes.
+            logits = self.model(**self._encode(batch), logits_to_keep=1).logits[:, -1, :]
+            return [[row] for row in torch.log_softmax(logits.float(), dim=-1)[:, ids].tolist()]
+        out = self._cached(prompts, self.spec.batch_size, {"option_logprobs": list(options)}, 0, 1, compute, desc)
+        return [o[0] for o in out]
 
     @torch.inference_mode()
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:

@@ -124,6 +124,17 @@ class VLLMEngine:
         """
         if not prompts:
             return []
+        params = {"option_logprobs": list(options)}
+        out = [self.cache.get(p, params, 0, 1) if self.cache else None for p in prompts]
+        todo = [i for i, o in enumerate(out) if o is None]
+        if todo:
+            for i, values in zip(todo, self._option_logprobs([prompts[i] for i in todo], options, desc)):
+                out[i] = [values]
+            if self.cache is not None:
+                self.cache.put([(prompts[i], out[i]) for i in todo], params, 0)
+        return [o[0] for o in out]
+
+    def _option_logprobs(self, prompts: Sequence[str], options: Sequence[str], desc: str) -> list[list[float]]:
         ids = [self.tok.encode(o, add_special_tokens=False)[0] for o in options]
         common = dict(max_tokens=1, temperature=0.0)
         if self._exact_option_logprobs:

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 KILLS = [
     ("stage-done:choice/query_m0", "MCQA knowledge query written, its DONE not yet"),
     ("sft-save@1", "rehearsal SFT, right after its first epoch's checkpoint"),
-    ("gencache-put@2", "OEQA knowledge query, after two batches of samples"),
+    # 4th committed batch: the two of the MCQA rehearsed query (option scores, 8 + 4 prompts), then
+    # two of the OEQA knowledge query (4 prompts x 2 samples each)
+    ("gencache-put@4", "OEQA knowledge query, after two batches of samples"),
     ("write:records.jsonl", "evaluation, records written to a temp file, not yet renamed"),
     ("write:leaderboard.json", "leaderboard writing, between temp file and rename"),
 ]
@@ -67,7 +69,7 @@ def test_sigkill_at_any_stage_then_rerun_gives_the_uninterrupted_result(tmp_path
         assert {k: after_done.get(k) for k in before_done} == before_done, point
         after_cache = cache_rows(out) if (out / "cache").exists() else {}
         assert {k: after_cache.get(k) for k in before_cache} == before_cache, point   # same rowid: not regenerated
-        log.append((point, len(after_done) - len(before_done), len(after_cache)))
+        log.append((point, len(after_done) - len(before_done), len(after_cache) - len(before_cache)))
 
     assert not (out / "leaderboard.json").exists()        # killed before the rename: no half file either
     assert list(out.glob(".leaderboard.json.*"))           # the orphaned temp file is all that is left
@@ -77,5 +79,5 @@ def test_sigkill_at_any_stage_then_rerun_gives_the_uninterrupted_result(tmp_path
     assert {k: done_markers(out)[k] for k in before_done} == before_done
     assert json.loads((out / "leaderboard.json").read_text()) == json.loads((reference / "leaderboard.json").read_text())
     assert outputs(out) == outputs(reference)
-    # the kill in the OEQA query left two batches (4 prompts x 2 samples each) that were reused
-    assert log[2][2] == 16
+    # that kill left 12 option scores and two OEQA batches (16 samples) committed, reused afterwards
+    assert log[2][2] == 12 + 16

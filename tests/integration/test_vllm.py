@@ -131,3 +131,14 @@ def test_lora_adapter_generates_and_matches_hf(base, adapter, engine):
     want = hf_engine(base, adapter).option_logprobs(scored, OPTIONS)
     for g, w in zip(got, want):
         assert max(abs(a - b) for a, b in zip(g, w)) < LOGPROB_TOL, (g, w)
+
+
+def test_generation_cache_reuses_samples_and_option_scores(engine, prompts, tmp_path, monkeypatch):
+    from harness.gencache import GenCache
+    monkeypatch.setattr(engine, "cache", GenCache(tmp_path / "gen.sqlite", "vllm", engine.spec.model, None, "float32"))
+    sampled = engine.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4)
+    scores = engine.option_logprobs([CHOICE], OPTIONS)
+    monkeypatch.setattr(engine, "_run", lambda *a: pytest.fail("recomputed a cached value"))
+    assert engine.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4) == sampled
+    assert engine.option_logprobs([CHOICE], OPTIONS) == scores
+    assert engine.cache.hits >= 5

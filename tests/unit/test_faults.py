@@ -1,5 +1,6 @@
 """Fault injection: each bad input gets its exact error (exit 2) and changes no finished artefact."""
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,11 @@ def finished(tmp_path_factory):
         mp.setenv("HF_HUB_OFFLINE", "0")
         assert bench() == 0
         yield out, bench
+
+
+def finished_run(out: Path) -> Path:
+    """The run directory of the finished bench (OUT/runs also holds runs that faults left unfinished)."""
+    return out / "runs" / json.loads((out / "leaderboard.json").read_text())[0]["run"]
 
 
 def refused(capsys, bench, out, *args, match: str, **kw) -> None:
@@ -131,7 +137,7 @@ def test_output_dir_of_a_different_config(finished, capsys):
     err_hint = "--overwrite"
     assert bench("--seed", "1") == 2 and err_hint in capsys.readouterr().err
     # a run directory whose recorded config was edited is refused too, and left as it is
-    run = next((out / "runs").iterdir())
+    run = finished_run(out)
     original = (run / "config.json").read_text()
     (run / "config.json").write_text(original.replace('"seed": 0', '"seed": 7'))
     try:
@@ -142,14 +148,14 @@ def test_output_dir_of_a_different_config(finished, capsys):
 
 def test_concurrent_run_is_locked_out(finished, capsys):
     out, bench = finished
-    run = next((out / "runs").iterdir())
+    run = finished_run(out)
     with run_lock(run):
         refused(capsys, bench, out, match=f"another harness process (pid {os.getpid()}) is running in {run}")
 
 
 def test_lock_held_by_another_process(finished, capsys):
     out, bench = finished
-    run = next((out / "runs").iterdir())
+    run = finished_run(out)
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path

@@ -42,3 +42,13 @@ def test_entry_without_done_is_not_used_and_is_replaced(tmp_path):
     assert not sftcache.restore(cache, "k1", tmp_path / "b")
     sftcache.store(cache, "k1", trained(tmp_path / "a"))
     assert (cache / "sft" / "k1" / "DONE").exists()
+
+
+def test_adapter_config_is_written_in_a_canonical_order(tmp_path):
+    """peft writes target_modules in set order, which varies between processes; the harness sorts it
+    so that identical training gives identical files (and the generation cache key of the adapter)."""
+    from harness.sft import canonical_adapter_config
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4, "target_modules": ["v_proj", "q_proj"]}))
+    canonical_adapter_config(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["target_modules"] == ["q_proj", "v_proj"]
+    canonical_adapter_config(tmp_path / "missing")          # a full model directory has none: no error
