@@ -55,8 +55,10 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             engines.close()
         write_json(run_dir / "timings.json", times)
         if cache:
-            console.print(f"generation cache: {engines.cache_stats['hits']} prompts reused, "
-                          f"{engines.cache_stats['misses']} generated ({cache / 'generations.sqlite'})")
+            stats = engines.cache_stats
+            corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
+            console.print(f"generation cache: {stats['hits']} prompts reused, {stats['misses']} generated"
+                          f"{corrupt} ({cache / 'generations.sqlite'})")
     rows = [row(run_dir, cfg.model, cfg.preset.name, m, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods]
     write(rows, out)
