@@ -152,7 +152,8 @@ def main() -> None:
                                     "limit": args.limit, "out": str(out / f"methods-{name}")})
             print(f"methods {name}: {runs[name]['wall_s']} s, peak {runs[name]['peak_rss_mb']} MB", flush=True)
         report["methods"] = {k: {kk: vv for kk, vv in v.items() if kk != "leaderboard"} for k, v in runs.items()}
-        report["methods"]["n_methods_all"] = 7
+        from methods import METHODS
+        report["methods"]["n_methods_all"] = len(METHODS)
         report["methods"]["all_over_craft"] = round(runs["all"]["wall_s"] / runs["craft"]["wall_s"], 2)
         print("all / craft wall time:", report["methods"]["all_over_craft"], flush=True)
         save()

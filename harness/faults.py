@@ -2,7 +2,7 @@
 
     HARNESS_FAILPOINT=write:leaderboard.json    # after the temp file is written, before the rename
     HARNESS_FAILPOINT=gencache-put@2            # after the 2nd committed batch of generations
-    HARNESS_FAILPOINT=sft-step@3                # after the 3rd optimizer step (and any checkpoint)
+    HARNESS_FAILPOINT=sft-save@1                # right after SFT wrote its first checkpoint
     HARNESS_FAILPOINT=stage-done:open/query_m0  # after a stage's outputs, before its DONE
 
 The kill is a real SIGKILL (no cleanup, no atexit, no flushing), so the resume tests see exactly what

@@ -23,6 +23,7 @@ from typing import Sequence
 from rich.console import Console
 
 from harness.faults import failpoint
+from harness.run import fingerprint
 
 console = Console(stderr=True)
 SCHEMA = "CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT NOT NULL, checksum TEXT NOT NULL)"
@@ -37,8 +38,7 @@ WEIGHTS = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja"}
 
 @lru_cache(maxsize=64)
 def _fingerprint(path: Path, stat: tuple) -> str:
-    from harness.run import fingerprint      # size plus content (head and tail of big files)
-    return fingerprint(path)
+    return fingerprint(path)                 # size plus content (head and tail of big files)
 
 
 def _dir_fingerprint(root: Path) -> str:

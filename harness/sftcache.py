@@ -3,7 +3,9 @@
 The key covers everything that changes the trained weights (base model by content or hub id, SFT
 settings, the training rows, seed, mixed precision, harness version) and nothing else, so runs that
 differ only in what they evaluate (`--limit`, tasks, methods) train each dataset once. Entries are
-built under a temporary name and renamed, DONE inside, so a killed store leaves no half entry.
+built under a temporary name and renamed, DONE inside, so a killed store leaves no half entry. DONE
+records the fingerprint of every file (as a stage's DONE does); an entry whose files no longer match
+is reported and retrained, never restored.
 """
 from __future__ import annotations
 
@@ -15,8 +17,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rich.console import Console
+
 from harness import __version__
 from harness.gencache import model_id
+from harness.io import write_json
+from harness.run import digest
+
+console = Console(stderr=True)
 
 
 def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool) -> str:
@@ -36,29 +44,43 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link)
 
 
+def _intact(stored: Path) -> bool:
+    """DONE exists and every file matches the fingerprint it recorded."""
+    if not (stored / "DONE").exists():
+        return False
+    try:
+        recorded = json.loads((stored / "DONE").read_text())
+    except json.JSONDecodeError:
+        recorded = None
+    if recorded != digest(stored):
+        console.print(f"[yellow]trained-model store entry {stored} does not match its DONE record; "
+                      f"training again[/yellow]", soft_wrap=True)
+        return False
+    return True
+
+
 def restore(cache_dir: Path, entry: str, stage_dir: Path) -> bool:
     stored = cache_dir / "sft" / entry
-    if not (stored / "DONE").exists():
+    if not _intact(stored):
         return False
     if (stage_dir / "model").exists():
         shutil.rmtree(stage_dir / "model")
     _copy(stored / "model", stage_dir / "model")
     report = json.loads((stored / "train.json").read_text())
     report.update(path=str(stage_dir / "model"), reused=entry)
-    from harness.io import write_json
     write_json(stage_dir / "train.json", report)
     return True
 
 
 def store(cache_dir: Path, entry: str, stage_dir: Path) -> None:
     target = cache_dir / "sft" / entry
-    if (target / "DONE").exists():
+    if _intact(target):
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{entry}."))
     _copy(stage_dir / "model", tmp / "model")
     shutil.copy2(stage_dir / "train.json", tmp / "train.json")
-    (tmp / "DONE").write_text("")
+    (tmp / "DONE").write_text(json.dumps(digest(tmp)))
     if target.exists():
-        shutil.rmtree(target)              # an entry without DONE: left by a killed store
+        shutil.rmtree(target)              # an entry without a valid DONE: a killed store, or corrupt
     os.replace(tmp, target)

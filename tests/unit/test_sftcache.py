@@ -52,3 +52,16 @@ def test_adapter_config_is_written_in_a_canonical_order(tmp_path):
     canonical_adapter_config(tmp_path)
     assert json.loads((tmp_path / "adapter_config.json").read_text())["target_modules"] == ["q_proj", "v_proj"]
     canonical_adapter_config(tmp_path / "missing")          # a full model directory has none: no error
+
+
+def test_corrupt_entry_is_reported_and_retrained_not_restored(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    sftcache.store(cache, "k1", trained(tmp_path / "a"))
+    (cache / "sft" / "k1" / "model" / "adapter_model.safetensors").unlink()      # break the hard link
+    (cache / "sft" / "k1" / "model" / "adapter_model.safetensors").write_bytes(b"wei")   # truncated
+    (tmp_path / "b").mkdir()
+    assert not sftcache.restore(cache, "k1", tmp_path / "b")
+    assert "does not match its DONE record" in capsys.readouterr().err
+    sftcache.store(cache, "k1", tmp_path / "a")                                 # a retrain stores it again
+    assert sftcache.restore(cache, "k1", tmp_path / "b")
+    assert (tmp_path / "b" / "model" / "adapter_model.safetensors").read_bytes() == b"weights"
