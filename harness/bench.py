@@ -6,11 +6,11 @@ from pathlib import Path
 from harness import pipeline
 from harness.config import RunConfig
 from harness.evaluate import task_info
-from harness.io import write_json
+from harness.io import read_json, write_json
 from harness.leaderboard import print_table, row, write
 from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
-                         prepare_run_dir, run_lock, run_stages)
+                         prepare_run_dir, run_lock, run_stages, unique)
 from methods import REFERENCE, method
 
 
@@ -64,3 +64,85 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     write(rows, out)
     print_table(rows)
     return rows
+
+
+# ---------------------------------------------------------------- --dry-run: the plan, nothing heavy
+
+def _steps(rows: int, sft, est_tokens: float) -> str:
+    """Optimizer steps of one SFT stage: epochs x ceil(sequences / global batch). With packing the
+    sequence count comes from an estimate of the tokens (about 4 characters a token)."""
+    import math
+    batch = sft.batch_size * sft.grad_accum
+    if sft.packing:
+        seqs = max(1, math.ceil(rows * est_tokens / sft.max_length)) if rows else 0
+        return f"~{sft.epochs * math.ceil(seqs / batch)} (~{seqs} packed sequences of {sft.max_length} tokens)"
+    return str(sft.epochs * math.ceil(rows / batch))
+
+
+def _mean_tokens(items: list[dict]) -> float:
+    from harness.prompts import question_text
+    texts = [question_text(it, "refuse") + str(it.get("answer", "")) for it in items[:2000]]
+    return sum(len(t) for t in texts) / max(1, len(texts)) / 4 + 30      # + chat-template tokens
+
+
+def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -> list[str]:
+    from harness.data import load_items
+    from harness.paths import data_dir
+    d = cfg.domain(kind)
+    items = load_items(d.pool_dataset, d.pool_split, data_dir(cfg.data_dir))
+    pool = len(pipeline.pool_rows(items, d.pool_size, cfg.seed))
+    names = {s.name for m in methods for s in method(m).stages(kind)}
+    est = _mean_tokens(items)
+    work = (f"{pool} x {d.n_samples} samples at T={d.temperature}, up to {d.query_max_new_tokens} tokens"
+            if kind == "open" else f"{pool} forward passes, {d.n_shot}-shot"
+            f"{'' if d.query_chat_template else ', no chat template'}")
+    lines = [f"{kind}: pool {pool} of {len(items)} {d.pool_dataset}/{d.pool_split} questions"]
+    if f"{kind}/query_m0" in names:
+        lines.append(f"  knowledge query of M0: {work}")
+    if f"{kind}/query_rehearsed" in names:
+        rows = min(d.rehearsal_size, pool)
+        r = d.rehearsal_sft
+        lines.append(f"  rehearsal SFT ({r.mode}{', 4-bit' if r.load_in_4bit else ''}, lr {r.lr:g}): {rows} rows, "
+                     f"{_steps(rows, r, est)} optimizer steps")
+        lines.append(f"  knowledge query of the rehearsed model: {work}")
+    for m in methods:
+        train = [s.name for s in method(m).stages(kind) if s.name.endswith("/train")]
+        if not train:
+            continue
+        manifest = run_dir / kind / m / "build" / "manifest.json"
+        if manifest.exists():
+            man = read_json(manifest)
+            rows, note = man["n_vanilla"] + man["n_idk"], "built"
+        else:
+            rows, note = d.n_van + d.n_idk, "asked; the build may fall short"
+        lines.append(f"  {m} SFT ({d.sft.mode}{', 4-bit' if d.sft.load_in_4bit else ''}, lr {d.sft.lr:g}): "
+                     f"{rows} rows ({note}), {_steps(rows, d.sft, est)} optimizer steps")
+    return lines
+
+
+def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> list[str]:
+    """What `bench` would do, without loading a model: stages (done or to run), questions to query and
+    samples to draw per domain, SFT rows and optimizer steps per training stage, test questions."""
+    from harness.data import load_rows
+    from harness.evaluate import test_split
+    from harness.paths import data_dir
+    for t in tasks:
+        task_info(t)
+    methods = with_reference(methods)
+    for m in methods:
+        method(m)
+    run_dir = out / "runs" / config_hash(cfg)
+    stages = unique(plan(methods, tasks))
+    lines = [f"dry run: {cfg.preset.name} preset, model {cfg.model}, engine {cfg.engine}, seed {cfg.seed}",
+             f"run directory: {run_dir}{'' if run_dir.exists() else ' (new)'}",
+             f"stages ({len(stages)}):"]
+    lines += [f"  [{'done' if (run_dir / s.name / 'DONE').exists() else 'run '}] {s.name}" for s in stages]
+    for kind in sorted({task_info(t).kind for t in tasks}):
+        lines += _domain_plan(cfg, kind, methods, run_dir)
+    lines.append("test questions:")
+    for t in tasks:
+        info, split = task_info(t), test_split(t, cfg.preset.scoring)
+        total = len(load_rows(info.dataset, split, data_dir(cfg.data_dir)))
+        n = total if cfg.n_test is None else min(cfg.n_test, total)
+        lines.append(f"  {t}: {n} of {total} ({info.dataset}/{split}) x {len(methods)} methods, greedy")
+    return lines

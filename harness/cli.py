@@ -24,6 +24,10 @@ def _bench(args) -> None:
                     cache=not args.no_cache, train_launcher=args.train_launcher)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
+    if args.dry_run:
+        from harness.bench import dry_run
+        print("\n".join(dry_run(cfg, methods, _csv(args.tasks), Path(args.out))))
+        return
     bench(cfg, methods, _csv(args.tasks), Path(args.out), overwrite=args.overwrite)
 
 
@@ -96,7 +100,7 @@ def _ls(args) -> None:
     from methods import METHODS
     print("methods:");  [print(f"  {k:14} {m.DESCRIPTION}") for k, m in METHODS.items()]
     print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in TASKS.items()]
-    print("presets:");  [print(f"  {k:14} pool {p.open.pool_size}/{p.choice.pool_size}, "
+    print("presets:");  [print(f"  {k:14} pool {p.open.pool_size or 'all'}/{p.choice.pool_size or 'all'}, "
                                f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]
     print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
     print("  (or any hub id owner/name, or a local model directory)")
@@ -126,6 +130,9 @@ def parser() -> argparse.ArgumentParser:
                    help="replace OUT/leaderboard.json even if it belongs to another config's run")
     b.add_argument("--no-cache", action="store_true",
                    help="do not read or write OUT/cache (generations and trained models)")
+    b.add_argument("--dry-run", action="store_true",
+                   help="print the stages (done or to run), queries, SFT rows and steps, and test "
+                        "questions, without loading a model")
     b.set_defaults(func=_bench)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])

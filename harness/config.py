@@ -17,15 +17,25 @@ class SFTConfig:
     lora_r: int = 64
     lora_alpha: int = 16
     lora_dropout: float = 0.1
-    # The CRaFT code gives xtuner a LoraConfig without target_modules: peft's default for LLaMA, q and v.
+    # ("all-linear",): every linear layer but the output head (peft's `all-linear`), what XTuner does
+    # with the CRaFT code's LoraConfig(target_modules=None). q/v is peft's own default for LLaMA.
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     max_length: int = 1024
+    load_in_4bit: bool = False              # QLoRA: base in 4-bit NF4 (bitsandbytes, CUDA only)
+    packing: bool = False                   # concatenate examples into max_length sequences (XTuner)
 
     def __post_init__(self):
         # (mode is checked by harness.sft.train, which names the valid ones)
         _positive(self, "epochs", "batch_size", "grad_accum", "lora_r", "max_length")
         if not self.lr > 0:
             raise ValueError(f"sft lr must be positive, got {self.lr}")
+        if self.load_in_4bit and self.mode != "lora":
+            raise ValueError("sft load_in_4bit (QLoRA) needs mode 'lora': a 4-bit base cannot be fully fine-tuned")
+
+
+def _choice(obj, name: str, valid: tuple[str, ...]) -> None:
+    if getattr(obj, name) not in valid:
+        raise ValueError(f"{type(obj).__name__}.{name} must be one of {', '.join(valid)}, got {getattr(obj, name)!r}")
 
 
 def _positive(obj, *names: str) -> None:
@@ -41,15 +51,20 @@ class DomainConfig:
     kind: str                               # "open" (OEQA) or "choice" (MCQA)
     pool_dataset: str
     pool_split: str
-    pool_size: int
+    pool_size: int | None                   # None: the whole split (the code); else a seeded sample
     n_van: int
     n_idk: int
     sft: SFTConfig
     n_samples: int = 10                     # OEQA sampled answers per question
     temperature: float = 1.0
     n_shot: int = 3
-    fewshot_multiturn: bool = False         # shots as chat turns instead of the code's one text block
-    query_max_new_tokens: int = 32
+    fewshot_multiturn: bool = True          # shots as chat turns (the code's _convert_chat_messages)
+    query_max_new_tokens: int = 50
+    query_answer: str = "whole"             # "whole": cut at the next instruction (code); "first_line"
+    query_chat_template: bool = True        # MCQA code queries the raw 5-shot text, no chat template
+    shot_split: str = "validation"          # MCQA shots: code takes MMLU val; "dev" is MMLU's 5-shot split
+    choice_entropy: str = "raw"             # certainty over raw letter probabilities (code) or "renormalized"
+    draw_with_replacement: bool = False     # MCQA code: pandas sample(replace=True); pads ranked picks
     tau_lo: float = 0.49                    # code: 0.49/0.51 OEQA, 0.5/0.5 MCQA (idk: mu < tau)
     tau_hi: float = 0.51
     rehearsal_size: int = 1000
@@ -59,16 +74,41 @@ class DomainConfig:
     rehearsal_sft: SFTConfig = field(default_factory=SFTConfig)
 
     def __post_init__(self):
-        _positive(self, "pool_size", "n_samples", "query_max_new_tokens", "rehearsal_size")
+        _positive(self, "n_samples", "query_max_new_tokens", "rehearsal_size")
+        if self.pool_size is not None:
+            _positive(self, "pool_size")
         for name in ("n_van", "n_idk", "n_shot"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if self.n_van + self.n_idk > self.pool_size:
-            raise ValueError(f"n_van + n_idk = {self.n_van + self.n_idk} exceeds pool_size {self.pool_size}")
+        # Asking for more than the pool holds is a shortfall recorded by the build stage, not an error.
+        _choice(self, "query_answer", ("whole", "first_line"))
+        _choice(self, "shot_split", ("validation", "dev"))
+        _choice(self, "choice_entropy", ("raw", "renormalized"))
         if not 0 <= self.tau_lo <= self.tau_hi <= 1:
             raise ValueError(f"thresholds must satisfy 0 <= tau_lo <= tau_hi <= 1, got {self.tau_lo}, {self.tau_hi}")
         if self.kind == "open" and self.n_samples < 2:
             raise ValueError("OEQA certainty needs n_samples >= 2")
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How answers are scored, in the knowledge query and in evaluation (SPEC sections 3 and 5).
+    Defaults are the CRaFT code's; docs/fidelity.md says what each alternative changes."""
+    correctness: str = "substring"          # OEQA: raw lower-cased substring (code) or "strict" word match
+    refusal: str = "code"                   # "code": only "i don't know"; "broad": harness.metrics' list
+    choice_prompt: str = "code"             # MCQA: "There is a single choice question about ..." or "harness"
+    unparsed: str = "excluded"              # MCQA answer with no letter: outside THS (code) or "wrong"
+    mmlu_average: str = "macro"             # MMLU Pc/Pw/Pr (and THS from them) averaged over subjects or "micro"
+    triviaqa_test: str = "unfiltered_validation"   # the paper's 11,313 unfiltered dev, or "validation"
+    nq_question_mark: bool = True           # the code appends "?" to NQ questions
+
+    def __post_init__(self):
+        _choice(self, "correctness", ("substring", "strict"))
+        _choice(self, "refusal", ("code", "broad"))
+        _choice(self, "choice_prompt", ("code", "harness"))
+        _choice(self, "unparsed", ("excluded", "wrong"))
+        _choice(self, "mmlu_average", ("macro", "micro"))
+        _choice(self, "triviaqa_test", ("unfiltered_validation", "validation"))
 
 
 @dataclass(frozen=True)
@@ -79,6 +119,7 @@ class Preset:
     n_test: int | None                      # test questions per task (None: the whole split)
     eval_max_new_tokens_open: int = 32
     eval_max_new_tokens_choice: int = 8
+    scoring: Scoring = field(default_factory=lambda: Scoring())
 
     def __post_init__(self):
         _positive(self, "eval_max_new_tokens_open", "eval_max_new_tokens_choice")
@@ -87,16 +128,24 @@ class Preset:
 
 
 def _paper() -> Preset:
-    full = SFTConfig(mode="full", epochs=3, lr=8e-6, batch_size=16)
-    lora = SFTConfig(mode="lora", epochs=3, lr=2e-4, batch_size=16, lora_r=64, lora_alpha=16, lora_dropout=0.1)
+    """The released CRaFT code's protocol (SPEC sections 1 and 3; docs/fidelity.md row by row).
+    Batching: 4 GPUs x 16 accumulation x 1 sequence packed to 2,048 tokens = a global batch of 64
+    packed sequences; here batch_size 4 x grad_accum 16 (on N GPUs each takes 4/N)."""
+    full = SFTConfig(mode="full", epochs=3, lr=8e-6, batch_size=4, grad_accum=16, max_length=2048,
+                     packing=True)
+    lora = SFTConfig(mode="lora", epochs=3, lr=2e-4, batch_size=4, grad_accum=16, max_length=2048,
+                     packing=True, lora_r=64, lora_alpha=16, lora_dropout=0.1,
+                     target_modules=("all-linear",), load_in_4bit=True)
     return Preset(
         name="paper",
-        open=DomainConfig(kind="open", pool_dataset="triviaqa", pool_split="train", pool_size=10_000,
-                          n_van=8000, n_idk=2000, sft=full, rehearsal_sft=full),
-        choice=DomainConfig(kind="choice", pool_dataset="mmlu", pool_split="test", pool_size=5000,
+        open=DomainConfig(kind="open", pool_dataset="triviaqa", pool_split="train", pool_size=None,
+                          n_van=8000, n_idk=2000, sft=full,
+                          rehearsal_sft=replace(full, lr=2e-6, warmup_ratio=0.0)),
+        choice=DomainConfig(kind="choice", pool_dataset="mmlu", pool_split="test", pool_size=None,
                             n_van=4000, n_idk=1000, sft=lora, rehearsal_sft=lora, n_shot=5,
-                            tau_lo=0.5, tau_hi=0.5, rehearsal_min_correctness=0.99,
-                            rehearsal_min_certainty=None, keep_zero_flow=False),
+                            query_chat_template=False, tau_lo=0.5, tau_hi=0.5,
+                            rehearsal_min_correctness=0.99, rehearsal_min_certainty=None,
+                            keep_zero_flow=True, draw_with_replacement=True),
         n_test=None)
 
 
@@ -105,19 +154,28 @@ def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsa
     def scale(d: DomainConfig) -> DomainConfig:
         return replace(d, pool_size=pool, n_van=n_van, n_idk=n_idk, rehearsal_size=rehearsal,
                        n_samples=n_samples, sft=sft, rehearsal_sft=sft, temperature=0.7,
-                       query_max_new_tokens=16, fewshot_multiturn=True)
-    return replace(base, name=name, open=scale(base.open),
-                   choice=replace(scale(base.choice), n_shot=choice_shots), n_test=n_test)
+                       query_max_new_tokens=16)
+    choice = replace(scale(base.choice), n_shot=choice_shots, query_chat_template=True,
+                     choice_entropy="renormalized", draw_with_replacement=False)
+    return replace(base, name=name, open=scale(base.open), choice=choice, n_test=n_test,
+                   scoring=replace(base.scoring, mmlu_average="micro"))
 
 
 PAPER = _paper()
-# LoRA everywhere on CPU: full fine-tuning of even 135M parameters doubles the step time.
-# At temperature 1.0 a 135M model's samples are mostly noise (114 of 120 TriviaQA questions had
-# correctness 0, leaving CRaFT no candidates), so the CPU presets sample at 0.7; 3-shot answers are
-# one line, so 16 new tokens suffice. A small chat model given the three shots as one text block
-# mostly repeats a shot's answer ("Sinclair Lewis"); as chat turns it answers the question.
-# MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on
-# 2 cores), so the CPU presets query MCQA with fewer shots than the paper's 5.
+# The CPU presets keep the code's protocol (prompts, scorers, flow rules) except where a 135M model on
+# 2 cores needs otherwise; each departure and its reason (docs/fidelity.md has the whole table):
+# * LoRA everywhere, q/v r16, lr 3e-4, no packing, no 4-bit: full fine-tuning of even 135M parameters
+#   doubles the step time, and 4-bit needs CUDA; at lr 8e-6 / 2e-6 a tiny LoRA learns nothing in 2 epochs.
+# * Temperature 0.7: at 1.0 a 135M model's samples are mostly noise (114 of 120 TriviaQA questions had
+#   correctness 0, leaving CRaFT no candidates). 3-shot answers are one line: 16 new tokens suffice.
+# * A seeded pool sample and fewer samples/test questions: the whole split takes days on 2 cores.
+# * MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on 2 cores),
+#   so fewer shots; and with 0-1 shots and no chat template SmolLM2 starts with "\n" and puts almost no
+#   probability on the letters, so the query keeps the chat template; for the same reason certainty is
+#   the entropy of the renormalized letter probabilities (raw ones are all ~0, making every question "certain").
+# * No drawing with replacement: the tiny model knows few questions, and padding a short candidate set
+#   by repetition would hide the shortfall the leaderboard shows.
+# * MMLU micro-averaged: 100-500 test questions over 57 subjects leave most subjects 1-9 questions.
 _CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=8, lora_r=16, lora_alpha=32, lora_dropout=0.05)
 _TINY_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=4, lora_r=4, lora_alpha=8, lora_dropout=0.0)
 

@@ -93,8 +93,12 @@ class Selection:
         return {"vanilla": max(0, self.n_van_asked - self._count("vanilla")),
                 "idk": max(0, self.n_idk_asked - self._count("idk"))}
 
+    def _unique(self, label: str) -> int:
+        return len({r["id"] for r in self.rows if r["label"] == label})
+
     def to_manifest(self) -> dict:
         return {"n_vanilla": self._count("vanilla"), "n_idk": self._count("idk"),
+                "n_vanilla_unique": self._unique("vanilla"), "n_idk_unique": self._unique("idk"),
                 "n_van_asked": self.n_van_asked, "n_idk_asked": self.n_idk_asked,
                 "n_van_candidates": self.n_van_candidates,
                 "n_idk_candidates": self.n_idk_candidates,
@@ -151,10 +155,20 @@ def _candidates(method, table, thresholds, keep_zero_flow):
     return van, idk
 
 
+def _draw(rng: random.Random, rows: list, n: int, replace: bool) -> list:
+    if replace:
+        return rng.choices(rows, k=n) if rows else []
+    return rng.sample(rows, min(n, len(rows)))
+
+
 def select(method: str, table: Sequence[Mapping], n_van: int, n_idk: int,
            thresholds: Thresholds, seed: int = 0,
-           keep_zero_flow: bool = False) -> Selection:
-    """Pick up to n_van vanilla and n_idk idk rows; shortfalls are recorded, never padded."""
+           keep_zero_flow: bool = False, replace: bool = False) -> Selection:
+    """Pick up to n_van vanilla and n_idk idk rows; shortfalls are recorded, never padded.
+
+    replace=True is the MCQA code (mmlu_RAI.py): random draws are `sample(n, replace=True)`, and a
+    certainty-ranked pick shorter than asked is replaced by n draws with replacement from itself;
+    the manifest then counts unique questions beside rows. An empty candidate set stays a shortfall."""
     _check_method(method)
     _check_count("n_van", n_van)
     _check_count("n_idk", n_idk)
@@ -162,14 +176,18 @@ def select(method: str, table: Sequence[Mapping], n_van: int, n_idk: int,
         raise ValueError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
     validate_table(table, method)
     van, idk = _candidates(method, table, thresholds, keep_zero_flow)
+    rng = random.Random(seed)
     if method in _SORTED_METHODS:
         # sorted() is stable (also with reverse=True): ties keep table order.
         van_pick = sorted(van, key=lambda r: r["certainty"], reverse=True)[:n_van]
         idk_pick = sorted(idk, key=lambda r: r["certainty"])[:n_idk]
+        if replace and len(van_pick) < n_van:
+            van_pick = _draw(rng, van_pick, n_van, True)
+        if replace and len(idk_pick) < n_idk:
+            idk_pick = _draw(rng, idk_pick, n_idk, True)
     else:
-        rng = random.Random(seed)
-        van_pick = rng.sample(van, min(n_van, len(van)))
-        idk_pick = rng.sample(idk, min(n_idk, len(idk)))
+        van_pick = _draw(rng, van, n_van, replace)
+        idk_pick = _draw(rng, idk, n_idk, replace)
     rows = tuple([{"id": r["id"], "label": "vanilla"} for r in van_pick]
                  + [{"id": r["id"], "label": "idk"} for r in idk_pick])
     return Selection(rows, n_van, n_idk, len(van), len(idk))

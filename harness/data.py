@@ -14,10 +14,13 @@ class Source:
     hub_name: str | None
     splits: tuple[str, ...]
     kind: str                 # "open" or "choice"
+    hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
 
 
 DATASETS = {
-    "triviaqa": Source("trivia_qa", "rc.nocontext", ("train", "validation"), "open"),
+    # unfiltered_validation: TriviaQA unfiltered dev (11,313), the CRaFT paper's TriviaQA test set.
+    "triviaqa": Source("trivia_qa", "rc.nocontext", ("train", "validation", "unfiltered_validation"), "open",
+                       hub_splits=(("unfiltered_validation", "unfiltered.nocontext", "validation"),)),
     "nq_open": Source("nq_open", None, ("validation",), "open"),
     "mmlu": Source("cais/mmlu", "all", ("dev", "validation", "test"), "choice"),
     "arc_challenge": Source("allenai/ai2_arc", "ARC-Challenge", ("validation", "test"), "choice"),
@@ -57,7 +60,16 @@ def _hub_rows(src: Source, name: str, split: str) -> list[dict]:
             f"dataset {name} split {split}: HF_HUB_OFFLINE is set and no data directory was given; "
             f"pass --data-dir DIR or set HARNESS_DATA_DIR=DIR (laid out as <dataset>/<split>.jsonl).")
     import datasets
-    return [dict(r) for r in datasets.load_dataset(src.hub_path, src.hub_name, split=split)]
+    name_, split_ = next(((n, s) for sp, n, s in src.hub_splits if sp == split), (src.hub_name, split))
+    return [dict(r) for r in datasets.load_dataset(src.hub_path, name_, split=split_)]
+
+
+def triviaqa_answers(answer: dict) -> list[str]:
+    """The answers the CRaFT code scores against (proc_triviaqa.py): value, normalized value,
+    aliases and normalized aliases, without empties and repeats."""
+    values = [answer.get("value"), answer.get("normalized_value"), *answer.get("aliases", []),
+              *answer.get("normalized_aliases", [])]
+    return list(dict.fromkeys(v for v in values if v))
 
 
 def to_item(name: str, split: str, index: int, row: dict) -> dict:
@@ -65,7 +77,7 @@ def to_item(name: str, split: str, index: int, row: dict) -> dict:
     if name == "triviaqa":
         ans = row["answer"]
         return {"id": row["question_id"] or f"triviaqa/{split}/{index}", "question": row["question"],
-                "aliases": list(ans["aliases"]), "answer": ans["value"] or ans["aliases"][0]}
+                "aliases": triviaqa_answers(ans), "answer": ans["value"] or ans["aliases"][0]}
     if name == "nq_open":
         return {"id": f"nq_open/{split}/{index}", "question": row["question"],
                 "aliases": list(row["answer"]), "answer": row["answer"][0]}

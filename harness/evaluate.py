@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.engines import Engine
-from harness.prompts import styled
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
 
@@ -32,16 +31,31 @@ def task_info(name: str) -> TaskInfo:
     return TASKS[name]
 
 
-def task_config(name: str, rows_file: Path, style: str) -> dict:
-    """The task's YAML, reading this run's questions from JSONL and prompting in the method's style."""
+def test_split(name: str, scoring) -> str:
+    """The split a run tests on: TriviaQA's unfiltered dev under the code's protocol."""
+    return scoring.triviaqa_test if name == "triviaqa" else task_info(name).split
+
+
+def task_options(name: str, style: str, scoring) -> dict:
+    """The keyword arguments a run binds to the task's functions (tasks/utils.py)."""
+    return {"style": style, "choice_prompt": scoring.choice_prompt, "correctness": scoring.correctness,
+            "refusal": scoring.refusal, "unparsed": scoring.unparsed,
+            "question_mark": name == "nq" and scoring.nq_question_mark}
+
+
+def task_config(name: str, rows_file: Path, style: str, scoring) -> dict:
+    """The task's YAML, reading this run's questions from JSONL, prompting in the method's style and
+    scoring with the run's options."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
     cfg = load_yaml(TASKS_DIR / name / f"{name}.yaml")
     cfg.pop("dataset_name", None)
     cfg.update(dataset_path="json", dataset_kwargs={"data_files": {"test": str(rows_file)}},
                test_split="test")
-    base_text = cfg["doc_to_text"]
-    cfg["doc_to_text"] = lambda doc: styled(base_text(doc), style)
+    opts = task_options(name, style, scoring)
+    text, score = cfg["doc_to_text"], cfg["process_results"]
+    cfg["doc_to_text"] = lambda doc: text(doc, **opts)
+    cfg["process_results"] = lambda doc, results: score(doc, results, **opts)
     return cfg
 
 
@@ -81,26 +95,30 @@ def engine_lm(engine: Engine, max_new_tokens: int):
 
 
 def evaluate(engine: Engine, task: str, items: list[dict], rows_file: Path,
-             style: str, max_new_tokens: int) -> list[dict]:
+             style: str, max_new_tokens: int, scoring) -> list[dict]:
     """Run one lm-eval task over the questions in rows_file (`items` in the same order) and return
-    one record per question."""
+    one record per question. MMLU records carry their subject as `group` when the run averages
+    MMLU over subjects (the code's macro average)."""
     from lm_eval import simple_evaluate
 
     lm = engine_lm(engine, max_new_tokens)
-    out = simple_evaluate(model=lm, tasks=[task_config(task, rows_file, style)], log_samples=True,
+    out = simple_evaluate(model=lm, tasks=[task_config(task, rows_file, style, scoring)], log_samples=True,
                           bootstrap_iters=0, verbosity="WARNING")
     samples = sorted(out["samples"][f"rait_{task}"], key=lambda s: s["doc_id"])
     if len(samples) != len(items):
         raise RuntimeError(f"lm-eval returned {len(samples)} samples for {len(items)} questions of {task}")
-    return [_record(s, items[s["doc_id"]], lm.prompts) for s in samples]
+    macro = task == "mmlu" and scoring.mmlu_average == "macro"
+    return [_record(s, items[s["doc_id"]], lm.prompts, macro) for s in samples]
 
 
-def _record(sample: dict, item: dict, prompts: dict[str, str]) -> dict:
-    cls = next(c for c in ("correct", "wrong", "refused") if sample[c] == 1.0)
+def _record(sample: dict, item: dict, prompts: dict[str, str], macro: bool = False) -> dict:
+    unparsed = bool(sample.get("unparsed", 0.0))
+    found = [c for c in ("correct", "wrong", "refused") if sample[c] == 1.0]
+    cls = found[0] if found else "unparsed"     # the code's fail_parse: neither correct nor wrong
     context = sample["arguments"][0][0] if isinstance(sample["arguments"][0], (list, tuple)) \
         else sample["arguments"]["gen_args_0"]["arg_0"]
     return {"id": item["id"], "question": item["question"], "prompt": prompts.get(context, context),
             "answer": sample["filtered_resps"][0] if isinstance(sample["filtered_resps"], list)
             else sample["filtered_resps"],
-            "gold": item.get("aliases") or item["gold"], "class": cls,
-            "unparsed": bool(sample.get("unparsed", 0.0))}
+            "gold": item.get("aliases") or item["gold"], "class": cls, "unparsed": unparsed,
+            **({"group": item["subject"]} if macro else {})}

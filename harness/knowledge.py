@@ -8,7 +8,11 @@ import numpy as np
 
 from harness.engines import Engine
 from harness.metrics import classify_open
-from harness.prompts import LETTERS, choice_body, choice_fewshot, open_fewshot
+from harness.prompts import LETTERS, SHOT_INSTRUCTION, choice_fewshot, open_fewshot, question_text
+
+# Where the CRaFT code's TriviaQA evaluator cuts a sampled answer (its `splitters`): at the next
+# instruction a model starts to write after its answer.
+SPLITTERS = (SHOT_INSTRUCTION.lower(), "question:")
 
 
 def first_line(text: str) -> str:
@@ -19,8 +23,21 @@ def first_line(text: str) -> str:
     return ""
 
 
-def sample_correctness(samples: Sequence[str], aliases: Sequence[str]) -> float:
-    return sum(classify_open(s, aliases) == "correct" for s in samples) / len(samples)
+def whole_answer(text: str) -> str:
+    """The code's extraction: the whole answer, cut where the next instruction begins."""
+    low = text.lower()
+    for splitter in SPLITTERS:
+        if splitter in low:
+            return text[:low.index(splitter)].strip()
+    return text.strip()
+
+
+EXTRACT = {"whole": whole_answer, "first_line": first_line}
+
+
+def sample_correctness(samples: Sequence[str], aliases: Sequence[str], correctness: str = "strict",
+                       refusal: str = "broad") -> float:
+    return sum(classify_open(s, aliases, correctness, refusal) == "correct" for s in samples) / len(samples)
 
 
 def pairwise_certainty(embeddings: np.ndarray) -> float:
@@ -43,20 +60,20 @@ def load_encoder():
         return SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
 
 
-def query_open(engine: Engine, items: Sequence[dict], n_samples: int, temperature: float,
-               max_new_tokens: int, seed: int, encoder=None, multiturn: bool = False) -> list[dict]:
-    """OEQA: sample n answers per question with the 3-shot prompt of the CRaFT code."""
-    prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=multiturn)) for it in items]
-    raw = engine.generate(prompts, n=n_samples, temperature=temperature,
-                          max_new_tokens=max_new_tokens, seed=seed, desc="knowledge query (sampling)")
-    answers = [[first_line(s) for s in per] for per in raw]
+def query_open(engine: Engine, items: Sequence[dict], d, seed: int, scoring, encoder=None) -> list[dict]:
+    """OEQA: sample d.n_samples answers per question with the 3-shot prompt of the CRaFT code, scored
+    as the run scores (scoring.correctness, scoring.refusal); `d` is the domain's DomainConfig."""
+    prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=d.fewshot_multiturn)) for it in items]
+    raw = engine.generate(prompts, n=d.n_samples, temperature=d.temperature,
+                          max_new_tokens=d.query_max_new_tokens, seed=seed, desc="knowledge query (sampling)")
+    answers = [[EXTRACT[d.query_answer](s) for s in per] for per in raw]
     encoder = encoder or load_encoder()
     flat = encoder.encode([a for per in answers for a in per], batch_size=256, convert_to_numpy=True)
     rows = []
     for i, (it, per) in enumerate(zip(items, answers)):
-        emb = flat[i * n_samples:(i + 1) * n_samples]
-        rows.append({"id": it["id"], "correctness": sample_correctness(per, it["aliases"]),
-                     "certainty": pairwise_certainty(emb), "samples": per})
+        emb = flat[i * d.n_samples:(i + 1) * d.n_samples]
+        mu = sample_correctness(per, it["aliases"], scoring.correctness, scoring.refusal)
+        rows.append({"id": it["id"], "correctness": mu, "certainty": pairwise_certainty(emb), "samples": per})
     return rows
 
 
@@ -72,24 +89,29 @@ def neg_entropy(probs: Sequence[float]) -> float:
     return float(sum(p * math.log(p) for p in probs if p > 0))
 
 
-def choice_shots(item: dict, shots_by_subject: dict[str, list[dict]], n_shot: int) -> list[tuple[str, str]]:
+def choice_shots(item: dict, shots_by_subject: dict[str, list[dict]], n_shot: int,
+                 choice_prompt: str = "harness") -> list[tuple[str, str]]:
     pool = [s for s in shots_by_subject.get(item.get("subject") or "", []) if s["id"] != item["id"]]
-    return [(choice_body(s["question"], s["choices"], s["subject"]), s["gold"]) for s in pool[:n_shot]]
+    return [(question_text(s, "basic", choice_prompt), s["gold"]) for s in pool[:n_shot]]
 
 
-def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], n_shot: int) -> list[dict]:
-    """MCQA: one forward pass per question; p over the letters, mu = p(gold), sigma = -entropy."""
+def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], d, scoring) -> list[dict]:
+    """MCQA: one forward pass per question. mu = p(gold) renormalized over the letters (as the code
+    does); sigma = sum p log p over the raw letter probabilities (the code's entropy) or the
+    renormalized ones (d.choice_entropy). The code's query has no chat template."""
     by_subject: dict[str, list[dict]] = {}
     for s in shots:
         by_subject.setdefault(s.get("subject") or "", []).append(s)
-    prompts = [engine.apply_template(choice_fewshot(
-        choice_body(it["question"], it["choices"], it.get("subject")), choice_shots(it, by_subject, n_shot)))
-        for it in items]
+    texts = [choice_fewshot(question_text(it, "basic", scoring.choice_prompt),
+                            choice_shots(it, by_subject, d.n_shot, scoring.choice_prompt)) for it in items]
+    prompts = [engine.apply_template(t) if d.query_chat_template else t for t in texts]
     rows = []
     for it, prompt_lp in zip(items, _letter_logprobs(engine, prompts, items)):
         p = option_probs(prompt_lp)
+        raw = [math.exp(lp) for lp in prompt_lp]
         rows.append({"id": it["id"], "correctness": p[LETTERS.index(it["gold"])],
-                     "certainty": neg_entropy(p), "probs": p})
+                     "certainty": neg_entropy(raw if d.choice_entropy == "raw" else p), "probs": p,
+                     "raw_probs": raw})
     return rows
 
 

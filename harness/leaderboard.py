@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.io import read_json, read_jsonl, write_json, write_text
-from harness.metrics import summarize
+from harness.metrics import record_groups, summarize
 
 COLUMNS = ["model", "method", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
            "refusal_precision", "unparsed", "shortfall_van", "shortfall_idk", "preset", "run"]
@@ -19,7 +19,7 @@ def row(run_dir: Path, model: str, preset: str, method: str, task: str, kind: st
     missing = [r["id"] for r in records if r["id"] not in base]
     if missing:
         raise ValueError(f"{reference} has no record for {len(missing)} questions of {task}, e.g. {missing[:3]}")
-    metrics = summarize([r["class"] for r in records], [base[r["id"]] for r in records])
+    metrics = summarize([r["class"] for r in records], [base[r["id"]] for r in records], record_groups(records))
     out = {"model": model, "method": method, "task": task, **metrics,
            "unparsed": sum(bool(r.get("unparsed")) for r in records),
            "shortfall_van": None, "shortfall_idk": None, "preset": preset, "run": run_dir.name}

@@ -9,7 +9,7 @@ from harness import construct, knowledge, sftcache
 from harness.data import load_items, load_rows, to_item
 from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.paths import data_dir
-from harness.prompts import IDK, choice_body, open_body, styled
+from harness.prompts import idk_target, question_text
 from harness.run import Stage, StageContext
 
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
@@ -19,46 +19,54 @@ def _data_dir(ctx: StageContext) -> Path | None:
     return data_dir(ctx.cfg.data_dir)
 
 
+def pool_rows(items: list, pool_size: int | None, seed: int) -> list:
+    """D_src: the whole split (pool_size None, the code) or a seeded sample in split order; a pool
+    larger than the split is the whole split (the build stage records what that leaves short)."""
+    if pool_size is None or pool_size >= len(items):
+        return list(items)
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), pool_size))]
+
+
 def pool_stage(kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
         d = ctx.cfg.domain(kind)
         items = load_items(d.pool_dataset, d.pool_split, _data_dir(ctx))
-        if d.pool_size > len(items):
-            raise ValueError(f"pool_size {d.pool_size} exceeds the {len(items)} questions of "
-                             f"{d.pool_dataset}/{d.pool_split}")
-        chosen = random.Random(ctx.cfg.seed).sample(range(len(items)), d.pool_size)
-        write_jsonl(ctx.dir / "items.jsonl", [items[i] for i in sorted(chosen)])
+        pool = pool_rows(items, d.pool_size, ctx.cfg.seed)
+        write_jsonl(ctx.dir / "items.jsonl", pool)
+        write_json(ctx.dir / "manifest.json", {"dataset": d.pool_dataset, "split": d.pool_split,
+                                               "asked": d.pool_size, "split_size": len(items), "pool": len(pool)})
     return Stage(f"{kind}/pool", run)
 
 
-def _query(ctx: StageContext, kind: str, adapter: str | None) -> list[dict]:
+def _query(ctx: StageContext, kind: str, model: dict) -> list[dict]:
     d = ctx.cfg.domain(kind)
     items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
-    engine = ctx.engine(adapter=adapter)
+    engine = ctx.engine(**model)
+    scoring = ctx.cfg.preset.scoring
     if kind == "open":
-        return knowledge.query_open(engine, items, d.n_samples, d.temperature,
-                                    d.query_max_new_tokens, ctx.cfg.seed, multiturn=d.fewshot_multiturn)
-    shots = load_items("mmlu", "dev", _data_dir(ctx))
-    return knowledge.query_choice(engine, items, shots, d.n_shot)
+        return knowledge.query_open(engine, items, d, ctx.cfg.seed, scoring)
+    shots = load_items("mmlu", d.shot_split, _data_dir(ctx)) if d.n_shot else []
+    return knowledge.query_choice(engine, items, shots, d, scoring)
 
 
 def query_stage(kind: str, rehearsed: bool = False) -> Stage:
+    """The knowledge query of M0, or of M~ (what the rehearsal wrote: a LoRA adapter or a full model)."""
     def run(ctx: StageContext) -> None:
-        adapter = str(ctx.input(f"{kind}/rehearse") / "model") if rehearsed else None
-        write_jsonl(ctx.dir / "knowledge.jsonl", _query(ctx, kind, adapter))
+        model = tuned_model(ctx, f"{kind}/rehearse") if rehearsed else {}
+        write_jsonl(ctx.dir / "knowledge.jsonl", _query(ctx, kind, model))
     return Stage(f"{kind}/query_rehearsed" if rehearsed else f"{kind}/query_m0", run)
 
 
-def _body(item: dict) -> str:
-    if "choices" in item:
-        return choice_body(item["question"], item["choices"], item.get("subject"))
-    return open_body(item["question"])
+def _text(ctx: StageContext, item: dict, style: str) -> str:
+    return question_text(item, style, ctx.cfg.preset.scoring.choice_prompt)
 
 
 def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False) -> None:
     from harness.sft import train
     d = ctx.cfg.domain(kind)
     sft = d.rehearsal_sft if rehearsal else d.sft
+    # One GPU holds either the query engine or the model in training, never both.
+    ctx.engines.close()
     write_jsonl(ctx.dir / "sft_data.jsonl", rows)
     bf16 = ctx.cfg.dtype == "bfloat16"
     entry = sftcache.key(ctx.base_model, sft, rows, ctx.cfg.seed, bf16)
@@ -103,7 +111,7 @@ def rehearse_stage(kind: str) -> Stage:
         ids = set(knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
                                            d.rehearsal_min_certainty))
         items = [it for it in read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl") if it["id"] in ids]
-        _train(ctx, kind, [{"id": it["id"], "prompt": styled(_body(it), "basic"), "target": it["answer"]}
+        _train(ctx, kind, [{"id": it["id"], "prompt": _text(ctx, it, "basic"), "target": it["answer"]}
                            for it in items], rehearsal=True)
     return Stage(f"{kind}/rehearse", run)
 
@@ -120,10 +128,12 @@ def thresholds(ctx: StageContext, kind: str) -> construct.Thresholds:
     return construct.Thresholds(d.tau_lo, d.tau_hi, True)
 
 
-def _sft_rows(items: list[dict], labels: dict[str, str]) -> list[dict]:
+def _sft_rows(ctx: StageContext, kind: str, items: list[dict], labels: list[tuple[str, str]]) -> list[dict]:
+    """One training row per (id, label), in order; an id drawn twice (with replacement) trains twice."""
     by_id = {it["id"]: it for it in items}
-    return [{"id": i, "label": lab, "prompt": styled(_body(by_id[i]), TRAIN_STYLE),
-             "target": by_id[i]["answer"] if lab == "vanilla" else IDK} for i, lab in labels.items()]
+    idk = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
+    return [{"id": i, "label": lab, "prompt": _text(ctx, by_id[i], TRAIN_STYLE),
+             "target": by_id[i]["answer"] if lab == "vanilla" else idk} for i, lab in labels]
 
 
 def build_stage(method: str, kind: str, rule: str) -> Stage:
@@ -134,11 +144,11 @@ def build_stage(method: str, kind: str, rule: str) -> Stage:
         if rule in construct.FLOW_METHODS:
             after = read_jsonl(ctx.input(f"{kind}/query_rehearsed") / "knowledge.jsonl")
             table = knowledge.with_flow(table, after)
-        sel = construct.select(rule, table, d.n_van, d.n_idk, thresholds(ctx, kind),
-                               seed=ctx.cfg.seed, keep_zero_flow=d.keep_zero_flow)
+        sel = construct.select(rule, table, d.n_van, d.n_idk, thresholds(ctx, kind), seed=ctx.cfg.seed,
+                               keep_zero_flow=d.keep_zero_flow, replace=d.draw_with_replacement)
         construct.write_selection(sel, ctx.dir / "selection.jsonl")
         items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
-        rows = _sft_rows(items, {r["id"]: r["label"] for r in sel.rows})
+        rows = _sft_rows(ctx, kind, items, [(r["id"], r["label"]) for r in sel.rows])
         write_jsonl(ctx.dir / "sft_data.jsonl", rows)
         write_json(ctx.dir / "manifest.json", {"rule": rule, **sel.to_manifest()})
         write_crss(ctx, items, rows)
@@ -146,16 +156,21 @@ def build_stage(method: str, kind: str, rule: str) -> Stage:
 
 
 def vanilla_build_stage(method: str, kind: str) -> Stage:
-    """Van-Tuning: N_van + N_idk random pool questions with their original answers."""
+    """Van-Tuning: N_van + N_idk random pool questions with their original answers (with replacement
+    where the domain draws so, as the MCQA code's `sample(n, replace=True)`)."""
     def run(ctx: StageContext) -> None:
         d = ctx.cfg.domain(kind)
         items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
-        n = min(d.n_van + d.n_idk, len(items))
-        chosen = random.Random(ctx.cfg.seed).sample(items, n)
-        rows = _sft_rows(items, {it["id"]: "vanilla" for it in chosen})
+        rng, want = random.Random(ctx.cfg.seed), d.n_van + d.n_idk
+        if d.draw_with_replacement and items:
+            chosen = rng.choices(items, k=want)
+        else:
+            chosen = rng.sample(items, min(want, len(items)))
+        rows = _sft_rows(ctx, kind, items, [(it["id"], "vanilla") for it in chosen])
         write_jsonl(ctx.dir / "sft_data.jsonl", rows)
-        write_json(ctx.dir / "manifest.json", {"rule": "van-tuning", "n_vanilla": n, "n_idk": 0,
-                                               "shortfall": {"vanilla": d.n_van + d.n_idk - n, "idk": 0}})
+        write_json(ctx.dir / "manifest.json", {
+            "rule": "van-tuning", "n_vanilla": len(chosen), "n_idk": 0,
+            "n_unique": len({it["id"] for it in chosen}), "shortfall": {"vanilla": want - len(chosen), "idk": 0}})
     return Stage(f"{kind}/{method}/build", run)
 
 
@@ -164,14 +179,14 @@ def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: 
     hidden layer, mean over tokens) is more similar than tau_sim."""
     import numpy as np
     by_id = {it["id"]: it for it in items}
-    van = [r["id"] for r in rows if r["label"] == "vanilla"]
-    idk = [r["id"] for r in rows if r["label"] == "idk"]
+    van = list(dict.fromkeys(r["id"] for r in rows if r["label"] == "vanilla"))
+    idk = list(dict.fromkeys(r["id"] for r in rows if r["label"] == "idk"))
     result = {"tau_sim": tau_sim, "n_idk": len(idk), "n_van": len(van), "crss": None}
     if van and idk:
         engine = ctx.engine()
         try:
             emb = np.asarray(engine.hidden_states(
-                [engine.apply_template(_body(by_id[i])) for i in van + idk]))
+                [engine.apply_template(_text(ctx, by_id[i], "basic")) for i in van + idk]))
         except NotImplementedError as err:       # e.g. vLLM exposes no hidden layers
             result["reason"] = str(err)
         else:
@@ -202,16 +217,17 @@ def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
 
 def test_stage(task: str) -> Stage:
     """The test questions of a task: a seeded sample of n_test (all when None), in split order."""
-    from harness.evaluate import task_info
+    from harness.evaluate import task_info, test_split
 
     def run(ctx: StageContext) -> None:
         info = task_info(task)
-        rows = load_rows(info.dataset, info.split, _data_dir(ctx))
+        split = test_split(task, ctx.cfg.preset.scoring)
+        rows = load_rows(info.dataset, split, _data_dir(ctx))
         n = ctx.cfg.n_test
         keep = sorted(random.Random(ctx.cfg.seed).sample(range(len(rows)), n)) \
             if n is not None and n < len(rows) else range(len(rows))
         write_jsonl(ctx.dir / "rows.jsonl", [rows[i] for i in keep])
-        write_jsonl(ctx.dir / "items.jsonl", [to_item(info.dataset, info.split, i, rows[i]) for i in keep])
+        write_jsonl(ctx.dir / "items.jsonl", [to_item(info.dataset, split, i, rows[i]) for i in keep])
     return Stage(f"tests/{task}", run)
 
 
@@ -223,6 +239,7 @@ def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage
         engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
         p = ctx.cfg.preset
         limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
-        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), tests / "rows.jsonl", style, limit)
+        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), tests / "rows.jsonl", style, limit,
+                           ctx.cfg.preset.scoring)
         write_jsonl(ctx.dir / "records.jsonl", records)
     return Stage(f"eval/{method}/{task}", run)

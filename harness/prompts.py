@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 IDK = "I don't know"
+IDK_CHOICE_CODE = "I don't know."          # CRaFT code, mmlu_RAI.py LANG_TO_IDK: the MCQA target has a period
 LETTERS = "ABCDE"
 # CRaFT code, train/map_funs.py (map_fn_triviaqa_REFUSE1): the instruction RAIT models are trained with.
 REFUSE_PREFIX = "Answer the following question, and if you don't know the answer, only reply with 'I don't know': "
@@ -29,11 +30,48 @@ def open_body(question: str) -> str:
 
 def choice_body(question: str, choices: Sequence[str], subject: str | None = None) -> str:
     about = f" about {subject.replace('_', ' ')}" if subject else ""
-    letters = ", ".join(LETTERS[:len(choices) - 1]) + f" or {LETTERS[len(choices) - 1]}"
+    letters = _letters(len(choices))
     lines = [f"The following is a multiple choice question{about}. Reply with only the letter "
              f"({letters}) of the correct answer.", f"Question: {question.strip()}"]
     lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
     return "\n".join(lines) + "\nAnswer:"
+
+
+# CRaFT code (mmlu_info LANG_TO_INSTRUCTIONS, map_fn_mmlu): "{hint}\nQuestion: ...\nA. ...\nAnswer: ".
+# BASIC is OpenCompass's MMLU hint; the REFUSE hint's wording is reconstructed from SPEC section 3
+# (its file, mmlu_prompts.py, is not in the stored copy of the repository): see docs/fidelity.md.
+CODE_CHOICE_HINTS = {
+    "basic": "There is a single choice question{about}. Answer the question by replying {letters}.",
+    "refuse": "There is a single choice question{about}. Answer the question by replying {letters}. "
+              "If you don't know the answer, please respond with \"I don't know.\"",
+}
+
+
+def _letters(n: int) -> str:
+    return ", ".join(LETTERS[:n - 1]) + f" or {LETTERS[n - 1]}"
+
+
+def code_choice_text(question: str, choices: Sequence[str], subject: str | None, style: str) -> str:
+    if style not in CODE_CHOICE_HINTS:
+        raise ValueError(f"unknown prompt style {style!r}; valid: {', '.join(CODE_CHOICE_HINTS)}")
+    about = f" about {subject.replace('_', ' ')}" if subject else ""
+    hint = CODE_CHOICE_HINTS[style].format(about=about, letters=_letters(len(choices)))
+    lines = [hint, f"Question: {question.strip()}"] + [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines) + "\nAnswer: "
+
+
+def question_text(item: dict, style: str, choice_prompt: str = "harness") -> str:
+    """The user turn for one pipeline item ({question, choices?, subject?}) in a prompt style:
+    "basic" (plain) or "refuse" (allows "I don't know"); MCQA in the code's or the harness's form."""
+    if "choices" not in item:
+        return styled(open_body(item["question"]), style)
+    if choice_prompt == "code":
+        return code_choice_text(item["question"], item["choices"], item.get("subject"), style)
+    return styled(choice_body(item["question"], item["choices"], item.get("subject")), style)
+
+
+def idk_target(kind: str, choice_prompt: str = "harness") -> str:
+    return IDK_CHOICE_CODE if kind == "choice" and choice_prompt == "code" else IDK
 
 
 def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS,
@@ -50,7 +88,7 @@ def open_fewshot(question: str, shots: Sequence[tuple[str, str]] = OPEN_SHOTS,
 
 def choice_fewshot(body: str, shots: Sequence[tuple[str, str]]) -> str:
     """`shots` are (choice_body, gold letter) pairs, e.g. MMLU dev questions of the same subject."""
-    return "\n\n".join([f"{b} {a}" for b, a in shots] + [body])
+    return "\n\n".join([f"{b.rstrip()} {a}" for b, a in shots] + [body])
 
 
 def render_chat(tokenizer, user: str | list[dict]) -> str:

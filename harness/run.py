@@ -42,16 +42,61 @@ class EnginePool:
             self.current = (spec, make_engine(self.kind, spec))
         return self.current[1]
 
+    @property
+    def alive(self) -> bool:
+        return self.current[1] is not None
+
     def close(self) -> None:
-        """Release the current engine: vLLM's worker process, the generation cache's connection."""
+        """Release the current engine (vLLM's worker process, the generation cache's connection) and
+        the memory it held, so a training stage or the next model finds the GPU empty."""
         old = self.current[1]
         self.current = (None, None)
+        if old is None:
+            return
         cache = getattr(old, "cache", None)
         if cache is not None:
             for key in self.cache_stats:
                 self.cache_stats[key] += getattr(cache, key)
         if hasattr(old, "close"):
             old.close()
+        del old
+        release_memory()
+
+
+def release_memory() -> None:
+    """Collect what a closed engine or a finished training left, and return CUDA's cached blocks and
+    freed heap pages (glibc keeps them otherwise, and the process's RSS never falls)."""
+    import gc
+    import sys
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass                                 # not glibc: nothing to trim
+
+
+def reset_peak_rss() -> bool:
+    """Linux: writing 5 to clear_refs resets VmHWM, so the next peak_rss_mb is this stage's own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """The process's peak resident memory (VmHWM) since the last reset, in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 @dataclass
@@ -204,8 +249,9 @@ def finished(stage_dir: Path) -> bool:
     return True
 
 
-def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> dict[str, float]:
-    """Run each stage not already DONE, in order; return the wall time of each stage that ran."""
+def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> dict[str, dict]:
+    """Run each stage not already DONE, in order; return the wall time and peak RSS (MB; the
+    process's peak while the stage ran, Linux only) of each stage that ran."""
     times = {}
     for stage in unique(stages):
         ctx = make_ctx(stage.name)
@@ -214,11 +260,12 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
             continue
         console.print(f"[bold]stage[/bold] {stage.name}")
         ctx.dir.mkdir(parents=True, exist_ok=True)
+        reset_peak_rss()
         start = time.time()
         stage.run(ctx)
-        times[stage.name] = round(time.time() - start, 2)
+        times[stage.name] = {"seconds": round(time.time() - start, 2), "peak_rss_mb": peak_rss_mb()}
+        release_memory()
         failpoint(f"stage-done:{stage.name}")
         # Written last: its presence means every output of the stage is complete, as fingerprinted.
-        write_text(ctx.dir / "DONE", json.dumps({"seconds": times[stage.name],
-                                                 "files": digest(ctx.dir)}) + "\n")
+        write_text(ctx.dir / "DONE", json.dumps({**times[stage.name], "files": digest(ctx.dir)}) + "\n")
     return times

@@ -49,6 +49,19 @@ def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int) -> list[
     return examples
 
 
+def pack(examples: list[dict], max_length: int, seed: int) -> list[dict]:
+    """XTuner's pack_to_max_length: the examples, shuffled under the seed, concatenated and cut into
+    sequences of max_length tokens (the last one shorter). Tokens attend across example boundaries
+    within a sequence, as in XTuner without varlen attention; labels keep -100 on every prompt."""
+    import random
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    ids = [t for i in order for t in examples[i]["input_ids"]]
+    labels = [t for i in order for t in examples[i]["labels"]]
+    return [{"input_ids": ids[k:k + max_length], "labels": labels[k:k + max_length]}
+            for k in range(0, len(ids), max_length)]
+
+
 class PadCollator:
     """Right-pads input_ids with the pad id and labels with -100; attention_mask marks real tokens."""
 
@@ -69,6 +82,26 @@ class PadCollator:
                 "attention_mask": torch.tensor(mask)}
 
 
+def check_quantization(cfg: SFTConfig) -> None:
+    """QLoRA needs a CUDA GPU and bitsandbytes: say so before anything loads."""
+    if not cfg.load_in_4bit:
+        return
+    import importlib.util
+
+    import torch
+    if not torch.cuda.is_available():
+        raise ValueError("sft load_in_4bit (QLoRA, the CRaFT code's MCQA LoRA) needs a CUDA GPU and "
+                         "bitsandbytes; on this machine set `load_in_4bit: false` in the preset's sft "
+                         "(e.g. `choice: {sft: {load_in_4bit: false}, rehearsal_sft: {load_in_4bit: false}}`)")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("sft load_in_4bit (QLoRA) needs bitsandbytes: pip install bitsandbytes")
+
+
+def target_modules(cfg: SFTConfig):
+    """peft's `all-linear` is a string, not a module name."""
+    return "all-linear" if tuple(cfg.target_modules) == ("all-linear",) else list(cfg.target_modules)
+
+
 def _load(base_model: str, cfg: SFTConfig, seed: int, dtype: str, trust_remote_code: bool):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -77,13 +110,22 @@ def _load(base_model: str, cfg: SFTConfig, seed: int, dtype: str, trust_remote_c
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     torch.manual_seed(seed)  # seeds the LoRA initialisation
+    kwargs = {}
+    if cfg.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+        # XTuner's QLoRA: NF4 with double quantization; bf16 compute.
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16)
     model = AutoModelForCausalLM.from_pretrained(
-        base_model, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+        base_model, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, **kwargs)
     model.config.use_cache = False
     if cfg.mode == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+        if cfg.load_in_4bit:
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
         lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                          target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+                          target_modules=target_modules(cfg), task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
     return tok, model
 
@@ -114,7 +156,7 @@ def _arguments(cfg: SFTConfig, checkpoints: Path, seed: int, bf16: bool = False)
         disable_tqdm=True,                   # harness.progress shows a rich bar instead
         bf16=_bf16(bf16),
         use_cpu=not torch.cuda.is_available(),
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy="random" if cfg.packing else "group_by_length",
         remove_unused_columns=False,
     )
 
@@ -181,17 +223,19 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     if cfg.mode not in MODES:
         raise ValueError(f"unknown SFT mode {cfg.mode!r}; valid: {', '.join(MODES)}")
     check_rows(rows)
+    check_quantization(cfg)
     start = time.time()
     out_dir = Path(out_dir)
     checkpoints = out_dir / "checkpoints"
     args = _arguments(cfg, checkpoints, seed, bf16)
     tok, model = _load(base_model, cfg, seed, dtype, trust_remote_code)
     examples = build_examples(tok, rows, cfg.max_length)
-    trainer = Trainer(model=model, args=args, train_dataset=examples,
+    sequences = pack(examples, cfg.max_length, seed) if cfg.packing else examples
+    trainer = Trainer(model=model, args=args, train_dataset=sequences,
                       data_collator=PadCollator(tok.pad_token_id), callbacks=[trainer_callback()])
     result = trainer.train(resume_from_checkpoint=True if _has_checkpoint(checkpoints) else None)
     final = _save(trainer, tok, cfg.mode, out_dir)
-    report = {"mode": cfg.mode, "path": str(final), "examples": len(examples),
+    report = {"mode": cfg.mode, "path": str(final), "examples": len(examples), "sequences": len(sequences),
               "steps": int(result.global_step), "train_loss": float(result.training_loss),
               "processes": int(args.world_size), "global_batch": cfg.batch_size * cfg.grad_accum,
               "seconds": round(time.time() - start, 3)}

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from harness.io import read_jsonl
-from harness.metrics import bootstrap_ci, summarize
+from harness.metrics import bootstrap_ci, record_groups, summarize
 from methods import REFERENCE
 
 CI_METRICS = ("pc", "pw", "pr", "ths")
@@ -54,7 +54,8 @@ def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int 
         classes, base_classes = aligned(records, base)
         extra = {}
         for metric in CI_METRICS:
-            lo, hi = bootstrap_ci(classes, base_classes, metric, n_resamples, seed, level)
+            lo, hi = bootstrap_ci(classes, base_classes, metric, n_resamples, seed, level,
+                                  groups=record_groups(records))
             extra.update({f"{metric}_lo": lo, f"{metric}_hi": hi})
         out.append({**r, **extra})
     return out

@@ -4,7 +4,9 @@ import json
 import pytest
 
 from harness import bench as bench_mod
-from harness.config import PRESETS, RunConfig
+from dataclasses import replace
+
+from harness.config import PRESETS, RunConfig, Scoring
 from harness.io import read_jsonl, write_jsonl
 from harness.metrics import ths
 from harness.prompts import REFUSE_PREFIX
@@ -27,6 +29,12 @@ class ScriptedEngine:
         return outs
 
 
+# The harness's own scorers (broad refusal list, strict word match, its MCQA prompt, pooled MMLU).
+HARNESS_SCORING = Scoring(correctness="strict", refusal="broad", choice_prompt="harness", unparsed="wrong",
+                          mmlu_average="micro", triviaqa_test="validation", nq_question_mark=False)
+SMOKE_HARNESS = replace(PRESETS["smoke"], scoring=HARNESS_SCORING)
+
+
 def write_data(root):
     tq = [{"question_id": f"t{i}", "question": q, "answer": {"value": "Paris", "aliases": ["Paris"]}}
           for i, q in enumerate(["Capital of France?", "Largest city on Mars?", "Smallest moon?", "Paris is in?"])]
@@ -35,6 +43,7 @@ def write_data(root):
           {"question": "Capital of Atlantis?", "subject": "geo", "choices": ["Rome", "Lima", "Oslo", "Bern"],
            "answer": 1}]
     write_jsonl(root / "triviaqa" / "validation.jsonl", tq)
+    write_jsonl(root / "triviaqa" / "unfiltered_validation.jsonl", tq)
     write_jsonl(root / "mmlu" / "validation.jsonl", mm)
     return root
 
@@ -47,7 +56,7 @@ def data(tmp_path):
 def test_bench_untuned_methods_end_to_end(tmp_path, data, monkeypatch):
     monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
     monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
-    cfg = RunConfig(model="scripted", preset=PRESETS["smoke"], data_dir=str(data))
+    cfg = RunConfig(model="scripted", preset=SMOKE_HARNESS, data_dir=str(data))
     rows = bench_mod.bench(cfg, ["init-refuse"], ["triviaqa", "mmlu"], tmp_path / "out")
     by = {(r["method"], r["task"]): r for r in rows}
     assert set(by) == {("init-basic", "triviaqa"), ("init-refuse", "triviaqa"),
@@ -74,11 +83,31 @@ def test_bench_untuned_methods_end_to_end(tmp_path, data, monkeypatch):
     assert json.loads((run_dir / "config.json").read_text())["config"]["model"] == "scripted"
 
 
+def test_code_scoring_counts_only_the_codes_refusal_and_leaves_unparsed_outside(tmp_path, data, monkeypatch):
+    """The CRaFT code's scorers (smoke's default): "I don’t know." with a curly apostrophe is not its
+    refusal keyword, so it is wrong; an MCQA answer without a letter is `unparsed`, neither correct
+    nor wrong; the MCQA prompt is the code's "There is a single choice question ..."."""
+    monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
+    monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
+    cfg = RunConfig(model="scripted", preset=PRESETS["smoke"], data_dir=str(data))
+    rows = bench_mod.bench(cfg, ["init-refuse"], ["triviaqa", "mmlu"], tmp_path / "out")
+    by = {(r["method"], r["task"]): r for r in rows}
+    r = by["init-refuse", "triviaqa"]
+    assert (r["pc"], r["pw"], r["pr"]) == (0.5, 0.5, 0.0)
+    basic = by["init-basic", "mmlu"]
+    assert (basic["pc"], basic["pw"], basic["unparsed"]) == (0.5, 0.0, 1)     # Atlantis: no letter
+    run_dir = next((tmp_path / "out" / "runs").iterdir())
+    recs = read_jsonl(run_dir / "eval" / "init-basic" / "mmlu" / "records.jsonl")
+    assert [x["class"] for x in recs] == ["correct", "unparsed"]
+    assert recs[0]["prompt"].startswith("<user>There is a single choice question about geo. Answer the "
+                                        "question by replying A, B, C or D.\nQuestion: Capital of France?")
+
+
 def test_rerun_skips_finished_stages(tmp_path, data, monkeypatch):
     calls = []
     monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
     monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: calls.append(spec) or ScriptedEngine())
-    cfg = RunConfig(model="scripted", preset=PRESETS["smoke"], data_dir=str(data))
+    cfg = RunConfig(model="scripted", preset=SMOKE_HARNESS, data_dir=str(data))
     first = bench_mod.bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out")
     n = len(calls)
     assert bench_mod.bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out") == first

@@ -74,7 +74,9 @@ def test_unknown_model(finished, capsys, monkeypatch):
 @pytest.mark.parametrize("text, match", [
     ("open: {pool_size: -5}", "DomainConfig.pool_size must be a positive integer, got -5"),
     ("open: {tau_lo: 0.2, tau_hi: 1.5}", "thresholds must satisfy 0 <= tau_lo <= tau_hi <= 1"),
-    ("open: {pool_size: 20, n_van: 40}", "n_van + n_idk = 50 exceeds pool_size 20"),
+    ("open: {query_answer: all}", "DomainConfig.query_answer must be one of whole, first_line, got 'all'"),
+    ("scoring: {refusal: lenient}", "Scoring.refusal must be one of code, broad, got 'lenient'"),
+    ("choice: {sft: {mode: full, load_in_4bit: true}}", "load_in_4bit (QLoRA) needs mode 'lora'"),
     ("n_test: 0", "Preset.n_test must be a positive integer, got 0"),
     ("open: {sft: {lr: -1}}", "sft lr must be positive"),
     ("open: {pool_sise: 10}", "unknown key 'open.pool_sise'; valid: pool_dataset"),
@@ -111,10 +113,10 @@ def test_bad_numbers_on_the_command_line(finished, capsys):
 def test_malformed_data_line(finished, capsys, tmp_path):
     out, bench = finished
     broken = write_data(tmp_path / "broken")
-    with open(broken / "triviaqa" / "validation.jsonl", "a") as f:
+    with open(broken / "triviaqa" / "unfiltered_validation.jsonl", "a") as f:
         f.write('{"question": "cut off\n')
     refused(capsys, bench, out, "--limit", "2", "--overwrite", data_dir=broken,
-            match=f"{broken / 'triviaqa' / 'validation.jsonl'}: line 5 is not valid JSON")
+            match=f"{broken / 'triviaqa' / 'unfiltered_validation.jsonl'}: line 5 is not valid JSON")
 
 
 def test_dataset_missing_offline(finished, capsys, tmp_path):

@@ -1,9 +1,16 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from harness import knowledge as k
+from harness.config import PRESETS, Scoring
+
+STRICT = Scoring(correctness="strict", refusal="broad")
+OPEN = replace(PRESETS["smoke"].open, n_samples=3, temperature=1.0, query_max_new_tokens=8,
+               query_answer="first_line")
+CHOICE = replace(PRESETS["smoke"].choice, n_shot=5, choice_entropy="renormalized")
 
 
 def test_certainty_is_mean_offdiagonal_cosine():
@@ -28,6 +35,16 @@ def test_option_probs_renormalise_over_letters():
 def test_sample_correctness_and_first_line():
     assert k.sample_correctness(["Paris", "paris, France", "Lyon", "I don't know Paris"], ["Paris"]) == 0.5
     assert k.first_line("\n  York \nQuestion: next") == "York"
+
+
+def test_code_correctness_is_a_raw_substring_and_whole_answers_are_cut_at_the_next_instruction():
+    # The CRaFT code: "york" inside "Yorkshire" counts; only "i don't know" is a refusal.
+    assert k.sample_correctness(["Yorkshire", "I'm not sure, York", "I don't know York"], ["York"],
+                                "substring", "code") == pytest.approx(2 / 3)
+    assert k.sample_correctness(["Yorkshire", "I'm not sure, York"], ["York"], "strict", "broad") == 0.0
+    assert k.whole_answer("It is York.\nIt lies in England.\n\nAnswer the following question as simple "
+                          "as possible.\nQuestion: x") == "It is York.\nIt lies in England."
+    assert k.whole_answer(" Paris\nquestion: next one") == "Paris"
 
 
 def test_flow_join_and_missing_rows():
@@ -72,7 +89,7 @@ def test_query_open_with_a_fake_engine():
     items = [{"id": "q1", "question": "Capital of France?", "aliases": ["Paris"]},
              {"id": "q2", "question": "Capital of Mars?", "aliases": ["Olympus"]}]
     eng = FakeEngine(scripted=[["Paris\nQuestion: x", "Paris", "Lyon"], ["Paris", "Lyon", "Nice"]])
-    rows = k.query_open(eng, items, n_samples=3, temperature=1.0, max_new_tokens=8, seed=0, encoder=FakeEncoder())
+    rows = k.query_open(eng, items, OPEN, 0, STRICT, encoder=FakeEncoder())
     assert eng.calls == [(2, 3, 1.0)]
     assert rows[0]["samples"] == ["Paris", "Paris", "Lyon"]
     assert rows[0]["correctness"] == pytest.approx(2 / 3) and rows[1]["correctness"] == 0.0
@@ -86,7 +103,25 @@ def test_query_choice_uses_same_subject_shots_and_gold_probability():
     eng = FakeEngine(logprobs=[[math.log(0.1), math.log(0.1), math.log(0.6), math.log(0.2)]])
     seen = []
     eng.option_logprobs = lambda prompts, options: (seen.extend(prompts), [[math.log(0.1), math.log(0.1), math.log(0.6), math.log(0.2)]])[1]
-    row = k.query_choice(eng, items, shots, n_shot=5)[0]
+    row = k.query_choice(eng, items, shots, CHOICE, STRICT)[0]
     assert row["correctness"] == pytest.approx(0.6)
     assert row["certainty"] == pytest.approx(sum(p * math.log(p) for p in (0.1, 0.1, 0.6, 0.2)))
     assert "S0" in seen[0] and "S2" in seen[0] and "S1" not in seen[0]
+    assert seen[0].startswith("<u>")
+
+
+def test_code_choice_query_raw_entropy_without_chat_template():
+    """The code's MCQA query: its prompt, no chat template, mu renormalized over the letters, entropy
+    over the raw letter probabilities (here 0.05 + 0.05 + 0.3 + 0.1 = half the mass on the letters)."""
+    items = [{"id": "t1", "question": "Q", "choices": list("wxyz"), "gold": "C", "subject": "law"}]
+    raw = (0.05, 0.05, 0.3, 0.1)
+    seen = []
+    eng = FakeEngine()
+    eng.option_logprobs = lambda prompts, options: (seen.extend(prompts), [[math.log(x) for x in raw]])[1]
+    code = Scoring()
+    row = k.query_choice(eng, items, [], replace(CHOICE, n_shot=0, query_chat_template=False,
+                                                 choice_entropy="raw"), code)[0]
+    assert row["correctness"] == pytest.approx(0.6)
+    assert row["certainty"] == pytest.approx(sum(p * math.log(p) for p in raw))
+    assert seen[0] == ("There is a single choice question about law. Answer the question by replying A, B, C "
+                       "or D.\nQuestion: Q\nA. w\nB. x\nC. y\nD. z\nAnswer: ")

@@ -150,7 +150,7 @@ def test_classify_choice_rejects_bad_gold():
 
 def test_rates_values():
     r = rates(["correct", "wrong", "refused", "correct"])
-    assert r == {"n": 4, "pc": 0.5, "pw": 0.25, "pr": 0.25}
+    assert r == {"n": 4, "pc": 0.5, "pw": 0.25, "pr": 0.25, "pu": 0.0}
 
 
 def test_rates_errors():
@@ -163,7 +163,7 @@ def test_rates_errors():
 @given(st.lists(st.sampled_from(CLASSES), min_size=1))
 def test_rates_sum_to_one(classes):
     r = rates(classes)
-    assert r["pc"] + r["pw"] + r["pr"] == pytest.approx(1.0)
+    assert r["pc"] + r["pw"] + r["pr"] + r["pu"] == pytest.approx(1.0)
     assert r["n"] == len(classes)
 
 
@@ -267,7 +267,7 @@ def _realistic(n=200, seed=1):
     rng = random.Random(seed)
     base = rng.choices(["correct", "wrong"], weights=[55, 45], k=n)
     method = [
-        rng.choices(CLASSES, weights=[80, 5, 15] if b == "correct" else [10, 40, 50])[0]
+        rng.choices(CLASSES[:3], weights=[80, 5, 15] if b == "correct" else [10, 40, 50])[0]
         for b in base
     ]
     return method, base
