@@ -73,6 +73,9 @@ class SeededSampler:
         return out.scatter_(1, token, 0.0)
 
 
+TOKENS_PER_ROW = 256     # token budget of a batch: batch_size x this (see HFEngine._batches)
+
+
 class HFEngine:
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -91,11 +94,24 @@ class HFEngine:
     def apply_template(self, user: str | list[dict]) -> str:
         return render_chat(self.tok, user)
 
-    def _batches(self, prompts: Sequence[str], size: int):
-        # Longest first: similar lengths share a batch (less padding) and memory peaks early.
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-        for start in range(0, len(order), size):
-            yield order[start:start + size]
+    def _batches(self, prompts: Sequence[str], size: int, n: int = 1):
+        """Longest first: similar lengths share a batch (less padding) and memory peaks early. A batch
+        holds at most `size` prompts and at most TOKENS_PER_ROW x batch_size tokens (prompt tokens x n
+        rows): the prefill's attention grows with rows x length^2, and a batch of 32 long MMLU prompts
+        took gigabytes on CPU. Depends only on the prompts, so a resumed run batches the same way."""
+        lengths = [len(ids) for ids in self.tok(list(prompts), add_special_tokens=False)["input_ids"]] \
+            if prompts else []
+        budget = self.spec.batch_size * TOKENS_PER_ROW
+        order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], -len(prompts[i])))
+        batch: list[int] = []
+        for i in order:
+            longest = lengths[batch[0]] if batch else lengths[i]
+            if batch and (len(batch) >= size or (len(batch) + 1) * n * longest > budget):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
 
     def _encode(self, texts: list[str]):
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -114,18 +130,19 @@ class HFEngine:
         def compute(batch: list[str]) -> list[list[str]]:
             texts = self._generate_batch(batch, key_n, temperature, max_new_tokens, seed)
             return [texts[j * key_n:(j + 1) * key_n] for j in range(len(batch))]
-        out = self._cached(prompts, max(1, self.spec.batch_size // n), params, key_seed, key_n, compute, desc)
+        out = self._cached(prompts, max(1, self.spec.batch_size // n), params, key_seed, key_n, compute, desc,
+                           rows_per_prompt=key_n)
         return [o * n if greedy else o for o in out]
 
     def _cached(self, prompts: Sequence[str], per_batch: int, params: dict, seed: int, n: int,
-                compute, desc: str) -> list[list]:
+                compute, desc: str, rows_per_prompt: int = 1) -> list[list]:
         """The n cached values of each prompt, computing the missing ones batch by batch. Batches are
         formed over all prompts, cached or not, so a resumed run computes in the same batches as an
         uninterrupted one; each computed batch is committed to the cache at once."""
         out: list[list | None] = [None] * len(prompts)
         with _progress() as bar:
             task = bar.add_task(desc, total=len(prompts))
-            for idx in self._batches(prompts, per_batch):
+            for idx in self._batches(prompts, per_batch, rows_per_prompt):
                 if self.cache is not None:
                     for i in idx:
                         out[i] = self.cache.get(prompts[i], params, seed, n)

@@ -40,6 +40,9 @@ def _has_field(name: str) -> bool:
         return name in getattr(SamplingParams, "__struct_fields__", ()) or hasattr(SamplingParams(), name)
 
 
+VLLM_GPU_FRACTION = 0.8      # HARNESS_VLLM_MEM overrides
+
+
 class VLLMEngine:
     def __init__(self, spec: EngineSpec):
         self.spec = spec
@@ -52,6 +55,11 @@ class VLLMEngine:
         elif self.on_cpu:
             # On CPU this fraction is of host RAM, and vLLM's default (0.92) fails on a shared machine.
             memory["gpu_memory_utilization"] = 0.2
+        else:
+            # The harness process trains in process between queries (engines are closed first, and
+            # CUDA's cache emptied), but it keeps its CUDA context and whatever torch still holds:
+            # vLLM refuses to start when less than its fraction is free, so leave it room.
+            memory["gpu_memory_utilization"] = VLLM_GPU_FRACTION
         self.llm = vllm.LLM(
             model=spec.model,
             dtype=spec.dtype,

@@ -177,3 +177,21 @@ def test_train_rejects_bad_input(tmp_path, rows, cfg, message):
     with pytest.raises(ValueError, match=message):
         train("/nonexistent/model", rows, cfg, tmp_path)
     assert not (tmp_path / "model").exists()
+
+
+@torch.inference_mode()
+def test_answer_only_logits_give_the_default_causal_lm_loss(base, tok):
+    """The trainer projects only answer-predicting positions onto the vocabulary; its loss must be
+    the model's own loss over labels != -100, with and without a global token count."""
+    from types import SimpleNamespace
+
+    from harness.sft import PadCollator, answer_only_trainer
+    model = load(base)
+    batch = PadCollator(tok.pad_token_id)(build_examples(tok, ROWS[:3], 128))
+    expected = model(**batch).loss
+    stub = SimpleNamespace(args=SimpleNamespace(average_tokens_across_devices=False))
+    ours = answer_only_trainer().compute_loss(stub, model, dict(batch))
+    assert float(ours) == pytest.approx(float(expected), rel=1e-5)
+    count = int((batch["labels"][:, 1:] != -100).sum())
+    summed = answer_only_trainer().compute_loss(stub, model, dict(batch), num_items_in_batch=2 * count)
+    assert float(summed) == pytest.approx(float(expected) / 2, rel=1e-5)
