@@ -37,7 +37,7 @@ def _construct(args) -> None:
     table = construct.read_table(args.knowledge)
     th = construct.from_tau(args.tau) if args.tau is not None else construct.OEQA_THRESHOLDS
     sel = construct.select(args.method, table, args.n_van, args.n_idk, th, seed=args.seed,
-                           keep_zero_flow=args.keep_zero_flow)
+                           keep_zero_flow=args.keep_zero_flow, replace=args.with_replacement)
     construct.write_selection(sel, args.out)
     manifest = {"method": args.method, "seed": args.seed, "thresholds": vars(th), **sel.to_manifest()}
     write_json(f"{args.out}.manifest.json", manifest)
@@ -142,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--tau", type=float, default=None,
                    help="vanilla: mu >= tau, idk: mu < tau (default: OEQA code's 0.51 / 0.49)")
     c.add_argument("--keep-zero-flow", action="store_true", help="keep flow == 0 in D_idk (MCQA code)")
+    c.add_argument("--with-replacement", action="store_true",
+                   help="draw with replacement, padding short ranked picks (MCQA code)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
     c.set_defaults(func=_construct)

@@ -34,6 +34,14 @@ def test_construct_command_writes_labels_in_selection_order(tmp_path, capsys):
     # vanilla: most certain known (k2); idk: flow < 0 only (u1), u2 has flow 0 and u3 gains
     assert rows == [{"id": "k2", "label": "vanilla"}, {"id": "u1", "label": "idk"}]
     assert '"idk": 1' in capsys.readouterr().out          # shortfall of one idk reported
+    # the MCQA code's form: flow 0 kept, short ranked picks padded by draws with replacement
+    assert main(["construct", "--method", "craft", "--knowledge", str(tmp_path / "k.jsonl"), "--tau", "0.5",
+                 "--n-van", "1", "--n-idk", "3", "--keep-zero-flow", "--with-replacement", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"id": "k2", "label": "vanilla"} and len(rows) == 4
+    assert {r["id"] for r in rows[1:]} <= {"u1", "u2"}
+    manifest = json.loads((tmp_path / "sel.jsonl.manifest.json").read_text())
+    assert manifest["shortfall"] == {"vanilla": 0, "idk": 0} and manifest["n_idk_unique"] <= 2
 
 
 def test_construct_missing_column_is_a_clear_error(tmp_path, capsys):
