@@ -59,8 +59,12 @@ def run_bench(spec: dict) -> dict:
         sys.exit(f"bench failed ({spec}):\n{done.stderr[-4000:]}")
     rss = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_MB")]
     run_dir = next(Path(spec["out"], "runs").iterdir())
-    return {"wall_s": round(wall, 1), "peak_rss_mb": rss[-1] if rss else None,
-            "stages_s": json.loads((run_dir / "timings.json").read_text()),
+    stages = json.loads((run_dir / "timings.json").read_text())
+    # Stages reset the kernel's peak-RSS counter (per-stage peaks), so ru_maxrss alone can miss the
+    # run's peak: take the larger of it and the stages' own peaks.
+    peaks = [v["peak_rss_mb"] for v in stages.values() if v.get("peak_rss_mb")] + rss[-1:]
+    return {"wall_s": round(wall, 1), "peak_rss_mb": round(max(peaks)) if peaks else None,
+            "stages_s": stages,
             "leaderboard": json.loads(Path(spec["out"], "leaderboard.json").read_text())}
 
 

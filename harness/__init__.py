@@ -1,2 +1,2 @@
 """Benchmark harness for refusal-aware instruction tuning (CRaFT and baselines)."""
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -26,7 +26,8 @@ def test_every_method_lands_on_the_leaderboard(run):
     assert {(r["method"], r["task"]) for r in rows} == {(m, t) for m in METHODS for t in ("triviaqa", "mmlu")}
     for r in rows:
         assert r["n"] == 4
-        assert r["pc"] + r["pw"] + r["pr"] == pytest.approx(1.0)
+        # the code's scoring: an MCQA answer without a letter is `unparsed`, neither correct nor wrong
+        assert r["pc"] + r["pw"] + r["pr"] + r["unparsed"] / r["n"] == pytest.approx(1.0)
         if r["method"] == "init-basic":
             assert r["ths"] in (0.0, None)
 
@@ -60,7 +61,8 @@ def test_constructed_data_follows_the_manifest(run):
             man = read_json(build / "manifest.json")
             data = read_jsonl(build / "sft_data.jsonl")
             assert sum(r["label"] == "idk" for r in data) == man["n_idk"] == 2 - man["shortfall"]["idk"]
-            assert all(r["target"] == "I don't know" for r in data if r["label"] == "idk")
+            idk = "I don't know." if kind == "choice" else "I don't know"     # the code's targets
+            assert all(r["target"] == idk for r in data if r["label"] == "idk")
             assert "crss" in read_json(build / "crss.json")
             assert read_json(run_dir / kind / m / "train" / "train.json")["examples"] == len(data)
 
