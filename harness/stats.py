@@ -79,13 +79,14 @@ def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict],
     a, b, base = aligned(records_a, records_b, base_records)
     if metric not in summarize(a, base):
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(summarize(a, base))}")
-    diff = _diff(a, b, base, metric, np.arange(len(a)))
+    groups = record_groups(records_a)          # MMLU subjects under the code's macro average
+    diff = _diff(a, b, base, metric, np.arange(len(a)), groups)
     if diff is None:
         return {"diff": None, "lo": None, "hi": None, "p_value": None}
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_resamples):
-        d = _diff(a, b, base, metric, rng.integers(0, len(a), size=len(a)))
+        d = _diff(a, b, base, metric, rng.integers(0, len(a), size=len(a)), groups)
         if d is not None:
             diffs.append(d)
     if not diffs:
@@ -95,11 +96,13 @@ def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict],
     return {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": _p_value(diff, np.array(diffs))}
 
 
-def _diff(a: list[str], b: list[str], base: list[str], metric: str, idx: np.ndarray) -> float | None:
+def _diff(a: list[str], b: list[str], base: list[str], metric: str, idx: np.ndarray,
+          groups: list[str] | None = None) -> float | None:
     pick = idx.tolist()
     base_s = [base[i] for i in pick]
-    va = summarize([a[i] for i in pick], base_s)[metric]
-    vb = summarize([b[i] for i in pick], base_s)[metric]
+    g = [groups[i] for i in pick] if groups is not None else None
+    va = summarize([a[i] for i in pick], base_s, g)[metric]
+    vb = summarize([b[i] for i in pick], base_s, g)[metric]
     return None if va is None or vb is None else va - vb
 
 

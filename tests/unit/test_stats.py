@@ -103,3 +103,20 @@ def test_paired_bootstrap_rejects_different_questions_and_unknown_metrics(tmp_pa
         paired_bootstrap(craft[1:], refuse, base, "pc", n_resamples=10)
     with pytest.raises(ValueError, match="unknown metric"):
         paired_bootstrap(craft, refuse, base, "accuracy", n_resamples=10)
+
+
+def test_paired_bootstrap_macro_averages_when_records_carry_subjects():
+    """Records with a `group` (MMLU subjects under the code's macro average) are compared per
+    subject-averaged metric: here a is right on the one-question subject b gets wrong."""
+    def recs(classes, groups):
+        return [{"id": str(i), "class": c, "group": g} for i, (c, g) in enumerate(zip(classes, groups))]
+    groups = ["x", "x", "x", "y"]
+    a = recs(["correct", "wrong", "wrong", "correct"], groups)
+    b = recs(["correct", "correct", "wrong", "wrong"], groups)
+    base = recs(["wrong"] * 4, groups)
+    res = paired_bootstrap(a, b, base, "pc", n_resamples=50, seed=0)
+    assert res["diff"] == pytest.approx((1 / 3 + 1) / 2 - (2 / 3 + 0) / 2)
+    pooled = paired_bootstrap([{k: v for k, v in r.items() if k != "group"} for r in a],
+                              [{k: v for k, v in r.items() if k != "group"} for r in b],
+                              [{k: v for k, v in r.items() if k != "group"} for r in base], "pc", n_resamples=50)
+    assert pooled["diff"] == 0.0
