@@ -28,6 +28,15 @@ def plan(methods: list[str], tasks: list[str]) -> list[Stage]:
     return stages
 
 
+def preflight(cfg: RunConfig, tasks: list[str]) -> None:
+    """What would fail hours in fails now: QLoRA (the paper preset's MCQA) without CUDA."""
+    from harness.sft import check_quantization
+    for kind in sorted({task_info(t).kind for t in tasks}):
+        d = cfg.domain(kind)
+        check_quantization(d.rehearsal_sft)
+        check_quantization(d.sft)
+
+
 def with_reference(methods: list[str]) -> list[str]:
     return [REFERENCE] + [m for m in methods if m != REFERENCE]
 
@@ -41,6 +50,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     methods = with_reference(methods)
     for m in methods:
         method(m)
+    preflight(cfg, tasks)
     base = resolve(cfg.model)
     check_leaderboard_owner(out, config_hash(cfg), overwrite)
     run_dir = prepare_run_dir(cfg, out)
@@ -139,6 +149,10 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     lines += [f"  [{'done' if (run_dir / s.name / 'DONE').exists() else 'run '}] {s.name}" for s in stages]
     for kind in sorted({task_info(t).kind for t in tasks}):
         lines += _domain_plan(cfg, kind, methods, run_dir)
+    try:
+        preflight(cfg, tasks)
+    except ValueError as err:
+        lines.append(f"warning: the run would stop before its first stage: {err}")
     lines.append("test questions:")
     for t in tasks:
         info, split = task_info(t), test_split(t, cfg.preset.scoring)

@@ -258,3 +258,17 @@ def test_dry_run_plans_without_loading_a_model(data_dir, tmp_path, capsys):
     assert "mmlu: 1531 of 1531 (mmlu/validation)" in text
     assert not (tmp_path / "out").exists()                 # nothing written
     assert json.dumps(text)                                # plain text
+    import torch
+    if not torch.cuda.is_available():
+        assert "warning: the run would stop before its first stage" in text and "CUDA" in text
+
+
+def test_qlora_without_cuda_stops_the_bench_before_its_first_stage(data_dir, tmp_path, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: QLoRA can run")
+    from harness.cli import main
+    assert main(["bench", "--preset", "paper", "--methods", "craft", "--tasks", "mmlu", "--model", "smollm2-135m",
+                 "--data-dir", str(data_dir), "--out", str(tmp_path / "out")]) == 2
+    assert "load_in_4bit (QLoRA" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
