@@ -41,15 +41,21 @@ def with_reference(methods: list[str]) -> list[str]:
     return [REFERENCE] + [m for m in methods if m != REFERENCE]
 
 
-def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
-          overwrite: bool = False) -> list[dict]:
+def checked(methods: list[str], tasks: list[str]) -> list[str]:
+    """The methods to run (the reference first); unknown names fail before anything is written."""
     if not tasks or not methods:
         raise ValueError("give at least one method (--methods) and one task (--tasks)")
     for t in tasks:
-        task_info(t)                       # unknown names fail before anything is written
+        task_info(t)
     methods = with_reference(methods)
     for m in methods:
         method(m)
+    return methods
+
+
+def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
+          overwrite: bool = False) -> list[dict]:
+    methods = checked(methods, tasks)
     preflight(cfg, tasks)
     base = resolve(cfg.model)
     check_leaderboard_owner(out, config_hash(cfg), overwrite)
@@ -136,11 +142,7 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     from harness.data import load_rows
     from harness.evaluate import test_split
     from harness.paths import data_dir
-    for t in tasks:
-        task_info(t)
-    methods = with_reference(methods)
-    for m in methods:
-        method(m)
+    methods = checked(methods, tasks)
     run_dir = out / "runs" / config_hash(cfg)
     stages = unique(plan(methods, tasks))
     lines = [f"dry run: {cfg.preset.name} preset, model {cfg.model}, engine {cfg.engine}, seed {cfg.seed}",

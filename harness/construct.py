@@ -155,7 +155,9 @@ def _candidates(method, table, thresholds, keep_zero_flow):
     return van, idk
 
 
-def _draw(rng: random.Random, rows: list, n: int, replace: bool) -> list:
+def draw(rng: random.Random, rows: list, n: int, replace: bool) -> list:
+    """n rows at random: without replacement at most len(rows), with replacement exactly n (none
+    from an empty list)."""
     if replace:
         return rng.choices(rows, k=n) if rows else []
     return rng.sample(rows, min(n, len(rows)))
@@ -182,12 +184,12 @@ def select(method: str, table: Sequence[Mapping], n_van: int, n_idk: int,
         van_pick = sorted(van, key=lambda r: r["certainty"], reverse=True)[:n_van]
         idk_pick = sorted(idk, key=lambda r: r["certainty"])[:n_idk]
         if replace and len(van_pick) < n_van:
-            van_pick = _draw(rng, van_pick, n_van, True)
+            van_pick = draw(rng, van_pick, n_van, True)
         if replace and len(idk_pick) < n_idk:
-            idk_pick = _draw(rng, idk_pick, n_idk, True)
+            idk_pick = draw(rng, idk_pick, n_idk, True)
     else:
-        van_pick = _draw(rng, van, n_van, replace)
-        idk_pick = _draw(rng, idk, n_idk, replace)
+        van_pick = draw(rng, van, n_van, replace)
+        idk_pick = draw(rng, idk, n_idk, replace)
     rows = tuple([{"id": r["id"], "label": "vanilla"} for r in van_pick]
                  + [{"id": r["id"], "label": "idk"} for r in idk_pick])
     return Selection(rows, n_van, n_idk, len(van), len(idk))

@@ -213,13 +213,12 @@ def _summary_from_table(t: np.ndarray, macro: tuple | None = None) -> dict:
 def _macro(pairs: np.ndarray, groups: np.ndarray) -> tuple:
     """Rates of the method and the reference averaged over groups (each group weighs the same):
     the CRaFT code's MMLU figures average its 57 subjects."""
-    k = len(CLASSES)
     per = []
     for g in np.unique(groups):
         t = _table(pairs[groups == g])
         n = t.sum()
         per.append([*(t.sum(axis=1) / n), t[:, _C].sum() / n, t[:, _W].sum() / n])
-    return tuple(float(x) for x in np.mean(per, axis=0)) if per else (0.0,) * (k + 2)
+    return tuple(float(x) for x in np.mean(per, axis=0))
 
 
 def summarize(classes: Sequence[str], base_classes: Sequence[str],

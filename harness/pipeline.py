@@ -161,11 +161,8 @@ def vanilla_build_stage(method: str, kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
         d = ctx.cfg.domain(kind)
         items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
-        rng, want = random.Random(ctx.cfg.seed), d.n_van + d.n_idk
-        if d.draw_with_replacement and items:
-            chosen = rng.choices(items, k=want)
-        else:
-            chosen = rng.sample(items, min(want, len(items)))
+        want = d.n_van + d.n_idk
+        chosen = construct.draw(random.Random(ctx.cfg.seed), items, want, d.draw_with_replacement)
         rows = _sft_rows(ctx, kind, items, [(it["id"], "vanilla") for it in chosen])
         write_jsonl(ctx.dir / "sft_data.jsonl", rows)
         write_json(ctx.dir / "manifest.json", {

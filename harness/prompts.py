@@ -28,10 +28,13 @@ def open_body(question: str) -> str:
     return question.strip()
 
 
+def _about(subject: str | None) -> str:
+    return f" about {subject.replace('_', ' ')}" if subject else ""
+
+
 def choice_body(question: str, choices: Sequence[str], subject: str | None = None) -> str:
-    about = f" about {subject.replace('_', ' ')}" if subject else ""
     letters = _letters(len(choices))
-    lines = [f"The following is a multiple choice question{about}. Reply with only the letter "
+    lines = [f"The following is a multiple choice question{_about(subject)}. Reply with only the letter "
              f"({letters}) of the correct answer.", f"Question: {question.strip()}"]
     lines += [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
     return "\n".join(lines) + "\nAnswer:"
@@ -54,8 +57,7 @@ def _letters(n: int) -> str:
 def code_choice_text(question: str, choices: Sequence[str], subject: str | None, style: str) -> str:
     if style not in CODE_CHOICE_HINTS:
         raise ValueError(f"unknown prompt style {style!r}; valid: {', '.join(CODE_CHOICE_HINTS)}")
-    about = f" about {subject.replace('_', ' ')}" if subject else ""
-    hint = CODE_CHOICE_HINTS[style].format(about=about, letters=_letters(len(choices)))
+    hint = CODE_CHOICE_HINTS[style].format(about=_about(subject), letters=_letters(len(choices)))
     lines = [hint, f"Question: {question.strip()}"] + [f"{LETTERS[i]}. {c}" for i, c in enumerate(choices)]
     return "\n".join(lines) + "\nAnswer: "
 
