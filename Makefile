@@ -20,7 +20,7 @@ export TOKENIZERS_PARALLELISM ?= false
 setup: $(STAMP)
 
 # Reinstalls only when the dependency files change, so a second `make test` installs nothing.
-$(STAMP): pyproject.toml ci/constraints.txt
+$(STAMP): pyproject.toml setup.py ci/constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c ci/constraints.txt -e '.[test]'

@@ -48,7 +48,7 @@ def _child_bench(spec: dict) -> None:
 
 
 def run_bench(spec: dict) -> dict:
-    from methods import METHODS
+    from harness.methods import METHODS
     if spec["methods"] == ["all"]:
         spec = {**spec, "methods": list(METHODS)}
     start = time.time()
@@ -74,7 +74,7 @@ def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_s
 
     from harness import knowledge
     from harness.data import load_items
-    from harness.engines import EngineSpec
+    from harness.engines.protocol import EngineSpec
     from harness.engines.hf import HFEngine
     from harness.prompts import open_fewshot
 
@@ -156,7 +156,7 @@ def main() -> None:
                                     "limit": args.limit, "out": str(out / f"methods-{name}")})
             print(f"methods {name}: {runs[name]['wall_s']} s, peak {runs[name]['peak_rss_mb']} MB", flush=True)
         report["methods"] = {k: {kk: vv for kk, vv in v.items() if kk != "leaderboard"} for k, v in runs.items()}
-        from methods import METHODS
+        from harness.methods import METHODS
         report["methods"]["n_methods_all"] = len(METHODS)
         report["methods"]["all_over_craft"] = round(runs["all"]["wall_s"] / runs["craft"]["wall_s"], 2)
         print("all / craft wall time:", report["methods"]["all_over_craft"], flush=True)

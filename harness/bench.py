@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import pipeline
+from harness import layout, pipeline
 from harness.config import RunConfig
 from harness.evaluate import task_info
 from harness.io import read_json, write_json
 from harness.leaderboard import print_table, row, write
+from harness.metrics import REFERENCE
+from harness.engines.registry import engine_entry
 from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
                          prepare_run_dir, run_lock, run_stages, unique)
-from methods import REFERENCE, method
+from harness.methods import method
 
 
 def plan(methods: list[str], tasks: list[str]) -> list[Stage]:
@@ -23,8 +25,8 @@ def plan(methods: list[str], tasks: list[str]) -> list[Stage]:
             stages += method(m).stages(kind)
     for m in methods:
         for t in tasks:
-            trained = method(m).stages(task_info(t).kind)
-            stages.append(pipeline.eval_stage(m, method(m).STYLE, t, trained[-1].name if trained else None))
+            trained = pipeline.trained_by(method(m).stages(task_info(t).kind))
+            stages.append(pipeline.eval_stage(m, method(m).STYLE, t, trained))
     return stages
 
 
@@ -57,7 +59,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
           overwrite: bool = False) -> list[dict]:
     methods = checked(methods, tasks)
     preflight(cfg, tasks)
-    base = resolve(cfg.model)
+    base = resolve(cfg.model) if engine_entry(cfg.engine).loads_models else cfg.model
     check_leaderboard_owner(out, config_hash(cfg), overwrite)
     run_dir = prepare_run_dir(cfg, out)
     console.print(f"run directory: {run_dir}")
@@ -69,7 +71,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
                                lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
         finally:
             engines.close()
-        write_json(run_dir / "timings.json", times)
+        write_json(run_dir / layout.TIMINGS, times)
         if cache:
             stats = engines.cache_stats
             corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
@@ -113,19 +115,18 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
             if kind == "open" else f"{pool} forward passes, {d.n_shot}-shot"
             f"{'' if d.query_chat_template else ', no chat template'}")
     lines = [f"{kind}: pool {pool} of {len(items)} {d.pool_dataset}/{d.pool_split} questions"]
-    if f"{kind}/query_m0" in names:
+    if layout.query(kind) in names:
         lines.append(f"  knowledge query of M0: {work}")
-    if f"{kind}/query_rehearsed" in names:
+    if layout.query(kind, rehearsed=True) in names:
         rows = min(d.rehearsal_size, pool)
         r = d.rehearsal_sft
         lines.append(f"  rehearsal SFT ({r.mode}{', 4-bit' if r.load_in_4bit else ''}, lr {r.lr:g}): {rows} rows, "
                      f"{_steps(rows, r, est)} optimizer steps")
         lines.append(f"  knowledge query of the rehearsed model: {work}")
     for m in methods:
-        train = [s.name for s in method(m).stages(kind) if s.name.endswith("/train")]
-        if not train:
+        if pipeline.trained_by(method(m).stages(kind)) is None:
             continue
-        manifest = run_dir / kind / m / "build" / "manifest.json"
+        manifest = layout.build_manifest(run_dir, kind, m)
         if manifest.exists():
             man = read_json(manifest)
             rows, note = man["n_vanilla"] + man["n_idk"], "built"
@@ -136,6 +137,11 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
     return lines
 
 
+def _done(run_dir: Path, stage: Stage) -> bool:
+    from harness.run import stale
+    return (run_dir / stage.name / layout.DONE).exists() and not stale(run_dir, stage.name, stage.version)
+
+
 def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> list[str]:
     """What `bench` would do, without loading a model: stages (done or to run), questions to query and
     samples to draw per domain, SFT rows and optimizer steps per training stage, test questions."""
@@ -143,12 +149,12 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     from harness.evaluate import test_split
     from harness.paths import data_dir
     methods = checked(methods, tasks)
-    run_dir = out / "runs" / config_hash(cfg)
+    run_dir = layout.run_dir(out, config_hash(cfg))
     stages = unique(plan(methods, tasks))
     lines = [f"dry run: {cfg.preset.name} preset, model {cfg.model}, engine {cfg.engine}, seed {cfg.seed}",
              f"run directory: {run_dir}{'' if run_dir.exists() else ' (new)'}",
              f"stages ({len(stages)}):"]
-    lines += [f"  [{'done' if (run_dir / s.name / 'DONE').exists() else 'run '}] {s.name}" for s in stages]
+    lines += [f"  [{'done' if _done(run_dir, s) else 'run '}] {s.name}" for s in stages]
     for kind in sorted({task_info(t).kind for t in tasks}):
         lines += _domain_plan(cfg, kind, methods, run_dir)
     try:

@@ -16,7 +16,7 @@ def _bench(args) -> None:
     from harness.bench import bench
     from harness.config import RunConfig, preset
     from harness.models import DEFAULT_MODEL
-    from methods import METHODS
+    from harness.methods import METHODS
     methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
@@ -32,14 +32,20 @@ def _bench(args) -> None:
 
 
 def _construct(args) -> None:
+    """A method's own selection rule on the user's knowledge table."""
     from harness import construct
     from harness.io import write_json
-    table = construct.read_table(args.knowledge)
+    from harness.methods import selectors
+    rules = selectors()
+    if args.method not in rules:
+        raise ValueError(f"method {args.method!r} has no selection rule; valid: {', '.join(rules)}")
+    m = rules[args.method]
     th = construct.from_tau(args.tau) if args.tau is not None else construct.OEQA_THRESHOLDS
-    sel = construct.select(args.method, table, args.n_van, args.n_idk, th, seed=args.seed,
-                           keep_zero_flow=args.keep_zero_flow, replace=args.with_replacement)
+    params = construct.Params(th, args.n_van, args.n_idk, args.keep_zero_flow, args.with_replacement)
+    sel = construct.apply(m.select, m.TABLE, construct.read_table(args.knowledge), params, seed=args.seed)
     construct.write_selection(sel, args.out)
-    manifest = {"method": args.method, "seed": args.seed, "thresholds": vars(th), **sel.to_manifest()}
+    manifest = {"method": args.method, "version": m.VERSION, "seed": args.seed, "thresholds": vars(th),
+                **sel.to_manifest()}
     write_json(f"{args.out}.manifest.json", manifest)
     print(f"wrote {len(sel.rows)} rows to {args.out}")
     print(json.dumps(manifest))
@@ -94,17 +100,17 @@ def _regress(args) -> int:
 
 def _ls(args) -> None:
     from harness.config import PRESETS
-    from harness.engines import ENGINES
-    from harness.evaluate import TASKS
+    from harness.engines.registry import ENGINES
+    from harness.evaluate import tasks
     from harness.models import MODELS
-    from methods import METHODS
+    from harness.methods import METHODS
     print("methods:");  [print(f"  {k:14} {m.DESCRIPTION}") for k, m in METHODS.items()]
-    print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in TASKS.items()]
+    print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in tasks().items()]
     print("presets:");  [print(f"  {k:14} pool {p.open.pool_size or 'all'}/{p.choice.pool_size or 'all'}, "
                                f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]
     print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
     print("  (or any hub id owner/name, or a local model directory)")
-    print("engines:");  [print(f"  {k:14} {v}") for k, v in ENGINES.items()]
+    print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -119,7 +125,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="results")
     b.add_argument("--limit", type=int, default=None, help="test questions per task")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--engine", default="hf")
+    b.add_argument("--engine", default="hf", help="hf, vllm, or fake (scripted answers, no model; see harness ls)")
     b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     b.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     b.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
@@ -135,8 +141,10 @@ def parser() -> argparse.ArgumentParser:
                         "questions, without loading a model")
     b.set_defaults(func=_bench)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
-    c.add_argument("--method", required=True, choices=["rait", "corcer-rait", "craft-wo-cer", "craft"])
-    c.add_argument("--knowledge", required=True, help="JSONL: id, correctness, certainty[, correctness_rehearsal]")
+    c.add_argument("--method", required=True,
+                   help="a method with a selection rule (`harness ls`: rait, corcer-rait, craft-wo-cer, craft, ...)")
+    c.add_argument("--knowledge", required=True,
+                   help="JSONL: id, correctness, certainty (and correctness_rehearsal for the flow methods)")
     c.add_argument("--n-van", type=int, required=True)
     c.add_argument("--n-idk", type=int, required=True)
     c.add_argument("--tau", type=float, default=None,

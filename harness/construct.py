@@ -1,20 +1,14 @@
-"""Training-set construction for the refusal-aware (RAIT) methods.
+"""Building blocks of training-set construction; each method file composes them in its `select`.
 
-Given a knowledge table (one row per training question, with the model's
-``correctness`` mu, its ``certainty`` and, for the flow methods, the
-``correctness_rehearsal`` measured after rehearsal training), decide which
-questions keep their gold answer ("vanilla") and which are relabelled
-"I don't know" ("idk").  Rules follow CRaFT (arXiv 2410.06913, Sec. 3-4) and
-its released code (github.com/opendatalab/CRaFT):
+A knowledge table has one row per training question: `id`, the model's `correctness` mu and
+`certainty`, and for the flow methods `correctness_rehearsal` (mu after rehearsal). A method's
+`select(table, params, rng)` decides which questions keep their gold answer ("vanilla") and which
+are relabelled "I don't know" ("idk"), and returns a Selection that records what was asked, how many
+candidates there were and the shortfall. The blocks follow CRaFT (arXiv 2410.06913, Sec. 3-4) and
+its released code (github.com/opendatalab/CRaFT).
 
-* ``rait``         -- Cor-RAIT: threshold on mu, random draw.
-* ``corcer-rait``  -- same candidates; vanilla = most certain, idk = least.
-* ``craft-wo-cer`` -- Cor-RAIT candidates + knowledge-flow filter, random draw.
-* ``craft``        -- flow filter, then vanilla = most certain, idk = least.
-
-Certainty sorting is stable: ties keep the original table order, so the
-output is a pure function of (table, arguments).  Random draws use one
-``random.Random(seed)``: the vanilla draw first, then the idk draw.
+Certainty sorting is stable: ties keep the original table order, so a selection is a pure function
+of (table, params, seed). Random draws share one `random.Random(seed)`, vanilla drawn first.
 """
 from __future__ import annotations
 
@@ -25,10 +19,9 @@ from typing import Mapping, Sequence
 
 from harness.io import read_jsonl, write_jsonl
 
-METHOD_RULES = ("rait", "corcer-rait", "craft-wo-cer", "craft")
-FLOW_METHODS = ("craft-wo-cer", "craft")
-_SORTED_METHODS = ("corcer-rait", "craft")
-_BASE_COLUMNS = ("id", "correctness", "certainty")
+# What a method's table must hold (its TABLE): the pool's questions, M0's knowledge, or both queries.
+COLUMNS = {"pool": ("id",), "knowledge": ("id", "correctness", "certainty"),
+           "flow": ("id", "correctness", "certainty", "correctness_rehearsal")}
 
 
 def _is_number(v) -> bool:
@@ -78,12 +71,48 @@ def mcqa(tau: float = 0.5) -> Thresholds:
 
 
 @dataclass(frozen=True)
+class Params:
+    """What a selection is asked for: thresholds, sizes, and the code's two MCQA switches."""
+    thresholds: Thresholds
+    n_van: int
+    n_idk: int
+    keep_zero_flow: bool = False       # keep flow == 0 in D_idk (the MCQA code)
+    replace: bool = False              # draw with replacement (the MCQA code's sample(n, replace=True))
+
+    def __post_init__(self) -> None:
+        for name in ("n_van", "n_idk"):
+            n = getattr(self, name)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ValueError(f"{name}={n!r} must be a non-negative integer")
+        if not isinstance(self.thresholds, Thresholds):
+            raise ValueError(f"thresholds must be a Thresholds, got {type(self.thresholds).__name__}")
+
+    @property
+    def asked(self) -> tuple[int, int]:
+        return self.n_van, self.n_idk
+
+
+def params(d) -> Params:
+    """A domain config's selection parameters (tau_lo == tau_hi is the MCQA form)."""
+    th = from_tau(d.tau_lo) if d.tau_lo == d.tau_hi else Thresholds(d.tau_lo, d.tau_hi, True)
+    return Params(th, d.n_van, d.n_idk, d.keep_zero_flow, d.draw_with_replacement)
+
+
+@dataclass(frozen=True)
 class Selection:
     rows: tuple  # ({"id", "label"}, ...): vanilla rows first, each in selection order
     n_van_asked: int
     n_idk_asked: int
     n_van_candidates: int
     n_idk_candidates: int
+
+    @classmethod
+    def of(cls, van: Sequence[Mapping], idk: Sequence[Mapping], asked: tuple[int, int],
+           candidates: tuple[Sequence, Sequence]) -> "Selection":
+        """The picked vanilla and idk rows, what was asked (n_van, n_idk) and the candidate sets."""
+        rows = tuple([{"id": r["id"], "label": "vanilla"} for r in van]
+                     + [{"id": r["id"], "label": "idk"} for r in idk])
+        return cls(rows, asked[0], asked[1], len(candidates[0]), len(candidates[1]))
 
     def _count(self, label: str) -> int:
         return sum(1 for r in self.rows if r["label"] == label)
@@ -105,27 +134,18 @@ class Selection:
                 "shortfall": self.shortfall}
 
 
-def _check_method(method: str) -> None:
-    if method not in METHOD_RULES:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHOD_RULES)}")
-
-
-def _check_count(name: str, n) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"{name}={n!r} must be a non-negative integer")
-
-
-def validate_table(table: Sequence[Mapping], method: str) -> None:
-    """Raise ValueError naming the first bad row (index) and column."""
-    _check_method(method)
-    columns = _BASE_COLUMNS + (("correctness_rehearsal",) if method in FLOW_METHODS else ())
+def validate_table(table: Sequence[Mapping], kind: str) -> None:
+    """Raise ValueError naming the first bad row (index) and column; `kind` is a key of COLUMNS."""
+    if kind not in COLUMNS:
+        raise ValueError(f"unknown table kind {kind!r}; valid: {', '.join(COLUMNS)}")
+    columns = COLUMNS[kind]
     seen: dict = {}
     for i, row in enumerate(table):
         if not isinstance(row, Mapping):
             raise ValueError(f"row {i}: expected a mapping, got {type(row).__name__}")
         for col in columns:
             if col not in row:
-                raise ValueError(f"row {i}: missing column {col!r} (needed by {method!r})")
+                raise ValueError(f"row {i}: missing column {col!r} (needed by a {kind!r} table)")
         rid = row["id"]
         if isinstance(rid, bool) or not isinstance(rid, (str, int)):
             raise ValueError(f"row {i}: id {rid!r} must be a str or int")
@@ -140,59 +160,54 @@ def validate_table(table: Sequence[Mapping], method: str) -> None:
                 raise ValueError(f"row {i}: {col}={v!r} outside [0, 1]")
 
 
-def _flow_ok(row: Mapping, keep_zero_flow: bool) -> bool:
-    # Knowledge flow d_mu < 0: rehearsal made the model worse on the question,
-    # so it is genuinely unknown.  The MCQA code also keeps d_mu == 0.
-    d_mu = row["correctness_rehearsal"] - row["correctness"]
-    return d_mu <= 0 if keep_zero_flow else d_mu < 0
+def apply(select, kind: str, table: Sequence[Mapping], p: Params, seed: int = 0) -> Selection:
+    """A method's `select` on a table first checked to hold what the method's TABLE kind needs."""
+    validate_table(table, kind)
+    return select(list(table), p, random.Random(seed))
 
 
-def _candidates(method, table, thresholds, keep_zero_flow):
-    van = [r for r in table if thresholds.is_van(r["correctness"])]
-    idk = [r for r in table if thresholds.is_idk(r["correctness"])]
-    if method in FLOW_METHODS:
-        idk = [r for r in idk if _flow_ok(r, keep_zero_flow)]
-    return van, idk
+# ---------------------------------------------------------------- the blocks methods compose
+
+def candidates(table: Sequence[Mapping], th: Thresholds) -> tuple[list, list]:
+    """(D_van1, D_idk1): questions the model knows (mu >= hi) and does not know (mu <= lo)."""
+    return ([r for r in table if th.is_van(r["correctness"])],
+            [r for r in table if th.is_idk(r["correctness"])])
 
 
-def draw(rng: random.Random, rows: list, n: int, replace: bool) -> list:
+def drop_rising_flow(rows: Sequence[Mapping], keep_zero: bool = False) -> list:
+    """Keep the rows whose knowledge flow d_mu = mu~ - mu is negative: rehearsal made the model worse
+    on them, so they are genuinely unknown. The MCQA code also keeps d_mu == 0."""
+    def falls(r) -> bool:
+        d_mu = r["correctness_rehearsal"] - r["correctness"]
+        return d_mu <= 0 if keep_zero else d_mu < 0
+    return [r for r in rows if falls(r)]
+
+
+def draw(rng: random.Random, rows: Sequence, n: int, replace: bool = False) -> list:
     """n rows at random: without replacement at most len(rows), with replacement exactly n (none
     from an empty list)."""
     if replace:
-        return rng.choices(rows, k=n) if rows else []
-    return rng.sample(rows, min(n, len(rows)))
+        return rng.choices(list(rows), k=n) if rows else []
+    return rng.sample(list(rows), min(n, len(rows)))
 
 
-def select(method: str, table: Sequence[Mapping], n_van: int, n_idk: int,
-           thresholds: Thresholds, seed: int = 0,
-           keep_zero_flow: bool = False, replace: bool = False) -> Selection:
-    """Pick up to n_van vanilla and n_idk idk rows; shortfalls are recorded, never padded.
+def _ranked(rows: Sequence[Mapping], n: int, rng: random.Random, pad: bool, most: bool) -> list:
+    # sorted() is stable (also with reverse=True): ties keep table order.
+    pick = sorted(rows, key=lambda r: r["certainty"], reverse=most)[:n]
+    if pad and len(pick) < n:
+        pick = draw(rng, pick, n, replace=True)    # mmlu_RAI.py: n draws from a short ranked pick
+    return pick
 
-    replace=True is the MCQA code (mmlu_RAI.py): random draws are `sample(n, replace=True)`, and a
-    certainty-ranked pick shorter than asked is replaced by n draws with replacement from itself;
-    the manifest then counts unique questions beside rows. An empty candidate set stays a shortfall."""
-    _check_method(method)
-    _check_count("n_van", n_van)
-    _check_count("n_idk", n_idk)
-    if not isinstance(thresholds, Thresholds):
-        raise ValueError(f"thresholds must be a Thresholds, got {type(thresholds).__name__}")
-    validate_table(table, method)
-    van, idk = _candidates(method, table, thresholds, keep_zero_flow)
-    rng = random.Random(seed)
-    if method in _SORTED_METHODS:
-        # sorted() is stable (also with reverse=True): ties keep table order.
-        van_pick = sorted(van, key=lambda r: r["certainty"], reverse=True)[:n_van]
-        idk_pick = sorted(idk, key=lambda r: r["certainty"])[:n_idk]
-        if replace and len(van_pick) < n_van:
-            van_pick = draw(rng, van_pick, n_van, True)
-        if replace and len(idk_pick) < n_idk:
-            idk_pick = draw(rng, idk_pick, n_idk, True)
-    else:
-        van_pick = draw(rng, van, n_van, replace)
-        idk_pick = draw(rng, idk, n_idk, replace)
-    rows = tuple([{"id": r["id"], "label": "vanilla"} for r in van_pick]
-                 + [{"id": r["id"], "label": "idk"} for r in idk_pick])
-    return Selection(rows, n_van, n_idk, len(van), len(idk))
+
+def most_certain(rows: Sequence[Mapping], n: int, rng: random.Random, pad: bool = False) -> list:
+    """The n most certain rows; with pad (the MCQA code), a pick shorter than n becomes n draws
+    with replacement from itself."""
+    return _ranked(rows, n, rng, pad, most=True)
+
+
+def least_certain(rows: Sequence[Mapping], n: int, rng: random.Random, pad: bool = False) -> list:
+    """The n least certain rows, padded as most_certain."""
+    return _ranked(rows, n, rng, pad, most=False)
 
 
 def read_table(path) -> list:

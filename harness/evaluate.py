@@ -1,34 +1,22 @@
 """Test-set evaluation through the lm-eval task definitions in tasks/, with per-sample records."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from harness.engines import Engine
-
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    dataset: str              # harness.data name
-    split: str
-    kind: str                 # "open" / "choice"
-    description: str
+from harness.engines.protocol import Engine
+from harness.tasks import TaskInfo, registry, task_manager
 
 
-TASKS = {
-    "triviaqa": TaskInfo("triviaqa", "validation", "open", "TriviaQA validation (in-domain OEQA)"),
-    "nq": TaskInfo("nq_open", "validation", "open", "NQ-open validation (out-of-domain OEQA)"),
-    "mmlu": TaskInfo("mmlu", "validation", "choice", "MMLU validation (in-domain MCQA)"),
-    "arc_c": TaskInfo("arc_challenge", "test", "choice", "ARC-Challenge test (out-of-domain MCQA)"),
-}
+def tasks() -> dict[str, TaskInfo]:
+    """The tasks of tasks/, by harness name, in their YAMLs' order."""
+    return registry()[0]
 
 
 def task_info(name: str) -> TaskInfo:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
-    return TASKS[name]
+    known = tasks()
+    if name not in known:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(known)}")
+    return known[name]
 
 
 def test_split(name: str, scoring) -> str:
@@ -36,23 +24,23 @@ def test_split(name: str, scoring) -> str:
     return scoring.triviaqa_test if name == "triviaqa" else task_info(name).split
 
 
-def task_options(name: str, style: str, scoring) -> dict:
-    """The keyword arguments a run binds to the task's functions (tasks/utils.py)."""
+def task_options(style: str, scoring) -> dict:
+    """The keyword arguments a run binds to a task's functions (tasks/<task>/utils.py); a task's
+    function takes those it uses."""
     return {"style": style, "choice_prompt": scoring.choice_prompt, "correctness": scoring.correctness,
-            "refusal": scoring.refusal, "unparsed": scoring.unparsed,
-            "question_mark": name == "nq" and scoring.nq_question_mark}
+            "refusal": scoring.refusal, "unparsed": scoring.unparsed, "question_mark": scoring.nq_question_mark}
 
 
 def task_config(name: str, rows_file: Path, style: str, scoring) -> dict:
-    """The task's YAML, reading this run's questions from JSONL, prompting in the method's style and
-    scoring with the run's options."""
+    """The task's YAML as lm-eval's TaskManager indexed it, reading this run's questions from JSONL,
+    prompting in the method's style and scoring with the run's options."""
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    cfg = load_yaml(TASKS_DIR / name / f"{name}.yaml")
+    cfg = load_yaml(task_info(name).yaml_path, resolve_func=True)
     cfg.pop("dataset_name", None)
     cfg.update(dataset_path="json", dataset_kwargs={"data_files": {"test": str(rows_file)}},
                test_split="test")
-    opts = task_options(name, style, scoring)
+    opts = task_options(style, scoring)
     text, score = cfg["doc_to_text"], cfg["process_results"]
     cfg["doc_to_text"] = lambda doc: text(doc, **opts)
     cfg["process_results"] = lambda doc, results: score(doc, results, **opts)
@@ -103,8 +91,8 @@ def evaluate(engine: Engine, task: str, items: list[dict], rows_file: Path,
 
     lm = engine_lm(engine, max_new_tokens)
     out = simple_evaluate(model=lm, tasks=[task_config(task, rows_file, style, scoring)], log_samples=True,
-                          bootstrap_iters=0, verbosity="WARNING")
-    samples = sorted(out["samples"][f"rait_{task}"], key=lambda s: s["doc_id"])
+                          bootstrap_iters=0, verbosity="WARNING", task_manager=task_manager())
+    samples = sorted(out["samples"][task_info(task).lm_eval_name], key=lambda s: s["doc_id"])
     if len(samples) != len(items):
         raise RuntimeError(f"lm-eval returned {len(samples)} samples for {len(items)} questions of {task}")
     macro = task == "mmlu" and scoring.mmlu_average == "macro"

@@ -1,4 +1,5 @@
-"""Per-sample generation cache: every sampled or greedy answer, keyed by what determines it.
+"""Per-sample generation cache: every sampled or greedy answer, keyed by what determines it
+(the storage; engines/cache.py puts it around an engine).
 
 Key = sha256 of (engine kind, model fingerprint, adapter fingerprint, dtype, prompt, sampling
 parameters, seed, sample index). The batch size is not in the key: engines seed each prompt's
@@ -11,51 +12,21 @@ and a database file that SQLite cannot read is moved aside (kept for inspection)
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
 
 from harness.faults import failpoint
-from harness.run import fingerprint
+from harness.fingerprint import model_id
+from harness.fingerprint import sha as _sha
 
 console = Console(stderr=True)
 SCHEMA = "CREATE TABLE IF NOT EXISTS gen (key TEXT PRIMARY KEY, value TEXT NOT NULL, checksum TEXT NOT NULL)"
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-WEIGHTS = {".json", ".safetensors", ".bin", ".model", ".txt", ".jinja"}
-
-
-@lru_cache(maxsize=64)
-def _fingerprint(path: Path, stat: tuple) -> str:
-    return fingerprint(path)                 # size plus content (head and tail of big files)
-
-
-def _dir_fingerprint(root: Path) -> str:
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in WEIGHTS]
-    return _sha("\n".join(f"{p.relative_to(root)}={_fingerprint(p, (p.stat().st_size, p.stat().st_mtime_ns))}"
-                          for p in files))
-
-
-def model_id(name: str | None) -> str | None:
-    """A local directory by its content (so a retrained adapter never hits old answers); a hub id
-    by its name (the hub revision is what `from_pretrained` resolves it to)."""
-    if not name:
-        return None
-    path = Path(name)
-    if path.is_dir():
-        return "dir:" + _dir_fingerprint(path.resolve())
-    return "hub:" + name
 
 
 def sample_seed(seed: int, prompt: str, index: int = 0) -> int:
@@ -123,7 +94,3 @@ class GenCache:
 
     def close(self) -> None:
         self.db.close()
-
-
-def open_cache(path: str | None, engine: str, model: str, adapter: str | None, dtype: str) -> GenCache | None:
-    return GenCache(path, engine, model, adapter, dtype) if path else None

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from harness.engines import Engine
+from harness.engines.protocol import Engine
 from harness.metrics import classify_open
 from harness.prompts import LETTERS, SHOT_INSTRUCTION, choice_fewshot, open_fewshot, question_text
 

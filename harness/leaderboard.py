@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import layout
 from harness.io import read_json, read_jsonl, write_json, write_text
 from harness.metrics import record_groups, summarize
 
@@ -14,8 +15,8 @@ PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_pre
 def row(run_dir: Path, model: str, preset: str, method: str, task: str, kind: str,
         reference: str) -> dict:
     """Metrics of one (method, task), computed from its records and the reference's, by question id."""
-    records = read_jsonl(run_dir / "eval" / method / task / "records.jsonl")
-    base = {r["id"]: r["class"] for r in read_jsonl(run_dir / "eval" / reference / task / "records.jsonl")}
+    records = read_jsonl(layout.records(run_dir, method, task))
+    base = {r["id"]: r["class"] for r in read_jsonl(layout.records(run_dir, reference, task))}
     missing = [r["id"] for r in records if r["id"] not in base]
     if missing:
         raise ValueError(f"{reference} has no record for {len(missing)} questions of {task}, e.g. {missing[:3]}")
@@ -23,7 +24,7 @@ def row(run_dir: Path, model: str, preset: str, method: str, task: str, kind: st
     out = {"model": model, "method": method, "task": task, **metrics,
            "unparsed": sum(bool(r.get("unparsed")) for r in records),
            "shortfall_van": None, "shortfall_idk": None, "preset": preset, "run": run_dir.name}
-    manifest = run_dir / kind / method / "build" / "manifest.json"
+    manifest = layout.build_manifest(run_dir, kind, method)
     if manifest.exists():
         short = read_json(manifest)["shortfall"]
         out.update(shortfall_van=short["vanilla"], shortfall_idk=short["idk"])
@@ -48,7 +49,7 @@ def markdown(rows: list[dict]) -> str:
 
 def write(rows: list[dict], out: Path) -> None:
     import pandas as pd
-    write_json(out / "leaderboard.json", rows)
+    write_json(out / layout.LEADERBOARD, rows)
     write_text(out / "leaderboard.csv", pd.DataFrame(rows, columns=COLUMNS).to_csv(index=False))
     write_text(out / "leaderboard.md", markdown(rows))
 

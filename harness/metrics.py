@@ -16,6 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
+# The method whose answers are E1 of THS and the reference of over-refusal (a registry name).
+REFERENCE = "init-basic"
+
 # "unparsed": an MCQA answer with no option letter under the code's scoring (fail_parse), neither
 # correct nor wrong: it stays in N, outside THS. Under the harness's scoring it is "wrong".
 CLASSES = ("correct", "wrong", "refused", "unparsed")
@@ -65,6 +68,12 @@ def is_refusal(text: str, detector: str = "broad") -> bool:
     if detector != "broad":
         raise ValueError(f"unknown refusal detector {detector!r}; valid: {', '.join(REFUSAL_DETECTORS)}")
     return any(p.search(text) for p in REFUSAL_PATTERNS)
+
+
+def lm_eval_result(cls: str, unparsed: bool = False) -> dict:
+    """A class as the per-sample metrics of the harness's lm-eval tasks (process_results)."""
+    return {"correct": float(cls == "correct"), "wrong": float(cls == "wrong"),
+            "refused": float(cls == "refused"), "unparsed": float(unparsed)}
 
 
 def classify_open(answer: str, aliases: Sequence[str], correctness: str = "strict",

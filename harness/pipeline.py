@@ -1,11 +1,13 @@
 """The stages that RAIT methods are made of. A stage's name says what it computes; methods that
-need the same computation name the same stage, and the run executes it once."""
+need the same computation name the same stage, and the run executes it once. A stage's version is
+bumped when its code changes what it writes: DONE records it, and a changed version reruns the
+stage and every stage that read it."""
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
-from harness import construct, knowledge, sftcache
+from harness import construct, knowledge, layout, sftcache
 from harness.data import load_items, load_rows, to_item
 from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.paths import data_dir
@@ -13,6 +15,8 @@ from harness.prompts import idk_target, question_text
 from harness.run import Stage, StageContext
 
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
+# Code versions of the shared stages (a method's build stage carries the method file's VERSION).
+VERSIONS = {"pool": 1, "query": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 1}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -32,15 +36,15 @@ def pool_stage(kind: str) -> Stage:
         d = ctx.cfg.domain(kind)
         items = load_items(d.pool_dataset, d.pool_split, _data_dir(ctx))
         pool = pool_rows(items, d.pool_size, ctx.cfg.seed)
-        write_jsonl(ctx.dir / "items.jsonl", pool)
-        write_json(ctx.dir / "manifest.json", {"dataset": d.pool_dataset, "split": d.pool_split,
+        write_jsonl(ctx.dir / layout.ITEMS, pool)
+        write_json(ctx.dir / layout.MANIFEST, {"dataset": d.pool_dataset, "split": d.pool_split,
                                                "asked": d.pool_size, "split_size": len(items), "pool": len(pool)})
-    return Stage(f"{kind}/pool", run)
+    return Stage(layout.pool(kind), run, VERSIONS["pool"])
 
 
 def _query(ctx: StageContext, kind: str, model: dict) -> list[dict]:
     d = ctx.cfg.domain(kind)
-    items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
+    items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
     engine = ctx.engine(**model)
     scoring = ctx.cfg.preset.scoring
     if kind == "open":
@@ -52,9 +56,9 @@ def _query(ctx: StageContext, kind: str, model: dict) -> list[dict]:
 def query_stage(kind: str, rehearsed: bool = False) -> Stage:
     """The knowledge query of M0, or of M~ (what the rehearsal wrote: a LoRA adapter or a full model)."""
     def run(ctx: StageContext) -> None:
-        model = tuned_model(ctx, f"{kind}/rehearse") if rehearsed else {}
-        write_jsonl(ctx.dir / "knowledge.jsonl", _query(ctx, kind, model))
-    return Stage(f"{kind}/query_rehearsed" if rehearsed else f"{kind}/query_m0", run)
+        model = tuned_model(ctx, layout.rehearse(kind)) if rehearsed else {}
+        write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model))
+    return Stage(layout.query(kind, rehearsed), run, VERSIONS["query"])
 
 
 def _text(ctx: StageContext, item: dict, style: str) -> str:
@@ -67,7 +71,7 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     sft = d.rehearsal_sft if rehearsal else d.sft
     # One GPU holds either the query engine or the model in training, never both.
     ctx.engines.close()
-    write_jsonl(ctx.dir / "sft_data.jsonl", rows)
+    write_jsonl(ctx.dir / layout.SFT_DATA, rows)
     bf16 = ctx.cfg.dtype == "bfloat16"
     entry = sftcache.key(ctx.base_model, sft, rows, ctx.cfg.seed, bf16)
     if ctx.cache_dir and sftcache.restore(ctx.cache_dir, entry, ctx.dir):
@@ -90,7 +94,7 @@ def launch_training(ctx: StageContext, sft) -> None:
     import sys
     write_json(ctx.dir / "sft_config.json", dataclasses.asdict(sft))
     cmd = [*shlex.split(ctx.cfg.train_launcher), "-m", "harness.cli", "train", "--model", ctx.base_model,
-           "--data", str(ctx.dir / "sft_data.jsonl"), "--out", str(ctx.dir),
+           "--data", str(ctx.dir / layout.SFT_DATA), "--out", str(ctx.dir),
            "--sft-config", str(ctx.dir / "sft_config.json"), "--seed", str(ctx.cfg.seed),
            "--dtype", "bfloat16" if ctx.cfg.dtype == "bfloat16" else "float32"]
     if ctx.cfg.trust_remote_code:
@@ -98,7 +102,7 @@ def launch_training(ctx: StageContext, sft) -> None:
     if cmd[0] == "python":
         cmd[0] = sys.executable
     done = subprocess.run(cmd)
-    if done.returncode != 0 or not (ctx.dir / "train.json").exists():
+    if done.returncode != 0 or not (ctx.dir / layout.TRAIN).exists():
         raise RuntimeError(f"training under {ctx.cfg.train_launcher!r} failed (exit {done.returncode}); "
                            f"command: {shlex.join(cmd)}")
 
@@ -107,25 +111,34 @@ def rehearse_stage(kind: str) -> Stage:
     """Fine-tune M0 on the questions it knows best (gold answers, plain prompt): M~ of Algorithm 1."""
     def run(ctx: StageContext) -> None:
         d = ctx.cfg.domain(kind)
-        table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
+        table = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
         ids = set(knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
                                            d.rehearsal_min_certainty))
-        items = [it for it in read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl") if it["id"] in ids]
+        items = [it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS) if it["id"] in ids]
         _train(ctx, kind, [{"id": it["id"], "prompt": _text(ctx, it, "basic"), "target": it["answer"]}
                            for it in items], rehearsal=True)
-    return Stage(f"{kind}/rehearse", run)
+    return Stage(layout.rehearse(kind), run, VERSIONS["rehearse"])
 
 
-def knowledge_stages(kind: str, flow: bool) -> list[Stage]:
-    stages = [pool_stage(kind), query_stage(kind)]
-    return stages + ([rehearse_stage(kind), query_stage(kind, rehearsed=True)] if flow else [])
+def knowledge_stages(kind: str, table: str) -> list[Stage]:
+    """What a method's table (construct.COLUMNS) needs: the pool; M0's knowledge query; or also the
+    rehearsal and the rehearsed model's query (the knowledge flow)."""
+    stages = {"pool": [pool_stage(kind)], "knowledge": [pool_stage(kind), query_stage(kind)],
+              "flow": [pool_stage(kind), query_stage(kind), rehearse_stage(kind), query_stage(kind, rehearsed=True)]}
+    if table not in stages:
+        raise ValueError(f"unknown table kind {table!r}; valid: {', '.join(stages)}")
+    return stages[table]
 
 
-def thresholds(ctx: StageContext, kind: str) -> construct.Thresholds:
-    d = ctx.cfg.domain(kind)
-    if d.tau_lo == d.tau_hi:
-        return construct.from_tau(d.tau_lo)
-    return construct.Thresholds(d.tau_lo, d.tau_hi, True)
+def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:
+    """The table a method selects from: the pool's items, M0's knowledge, or M0's joined with the
+    rehearsed model's correctness."""
+    if table == "pool":
+        return read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
+    rows = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
+    if table == "flow":
+        rows = knowledge.with_flow(rows, read_jsonl(ctx.input(layout.query(kind, True)) / layout.KNOWLEDGE))
+    return rows
 
 
 def _sft_rows(ctx: StageContext, kind: str, items: list[dict], labels: list[tuple[str, str]]) -> list[dict]:
@@ -136,39 +149,26 @@ def _sft_rows(ctx: StageContext, kind: str, items: list[dict], labels: list[tupl
              "target": by_id[i]["answer"] if lab == "vanilla" else idk} for i, lab in labels]
 
 
-def build_stage(method: str, kind: str, rule: str) -> Stage:
-    """D_van and D_idk by one of construct.METHOD_RULES; the shortfall goes into the manifest."""
+def build_stage(method: str, kind: str, select, version: int, table: str) -> Stage:
+    """D_van and D_idk by the method's `select` on its table; the shortfall goes into the manifest.
+    Pure: reads tables, loads no model."""
     def run(ctx: StageContext) -> None:
-        d = ctx.cfg.domain(kind)
-        table = read_jsonl(ctx.input(f"{kind}/query_m0") / "knowledge.jsonl")
-        if rule in construct.FLOW_METHODS:
-            after = read_jsonl(ctx.input(f"{kind}/query_rehearsed") / "knowledge.jsonl")
-            table = knowledge.with_flow(table, after)
-        sel = construct.select(rule, table, d.n_van, d.n_idk, thresholds(ctx, kind), seed=ctx.cfg.seed,
-                               keep_zero_flow=d.keep_zero_flow, replace=d.draw_with_replacement)
-        construct.write_selection(sel, ctx.dir / "selection.jsonl")
-        items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
+        sel = construct.apply(select, table, read_knowledge(ctx, kind, table),
+                              construct.params(ctx.cfg.domain(kind)), seed=ctx.cfg.seed)
+        construct.write_selection(sel, ctx.dir / layout.SELECTION)
+        items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
         rows = _sft_rows(ctx, kind, items, [(r["id"], r["label"]) for r in sel.rows])
-        write_jsonl(ctx.dir / "sft_data.jsonl", rows)
-        write_json(ctx.dir / "manifest.json", {"rule": rule, **sel.to_manifest()})
-        write_crss(ctx, items, rows)
-    return Stage(f"{kind}/{method}/build", run)
+        write_jsonl(ctx.dir / layout.SFT_DATA, rows)
+        write_json(ctx.dir / layout.MANIFEST, {"rule": method, **sel.to_manifest()})
+    return Stage(layout.build(kind, method), run, version)
 
 
-def vanilla_build_stage(method: str, kind: str) -> Stage:
-    """Van-Tuning: N_van + N_idk random pool questions with their original answers (with replacement
-    where the domain draws so, as the MCQA code's `sample(n, replace=True)`)."""
+def crss_stage(method: str, kind: str) -> Stage:
+    """CRSS of the method's constructed set (write_crss), on M0's hidden states."""
     def run(ctx: StageContext) -> None:
-        d = ctx.cfg.domain(kind)
-        items = read_jsonl(ctx.input(f"{kind}/pool") / "items.jsonl")
-        want = d.n_van + d.n_idk
-        chosen = construct.draw(random.Random(ctx.cfg.seed), items, want, d.draw_with_replacement)
-        rows = _sft_rows(ctx, kind, items, [(it["id"], "vanilla") for it in chosen])
-        write_jsonl(ctx.dir / "sft_data.jsonl", rows)
-        write_json(ctx.dir / "manifest.json", {
-            "rule": "van-tuning", "n_vanilla": len(chosen), "n_idk": 0,
-            "n_unique": len({it["id"] for it in chosen}), "shortfall": {"vanilla": want - len(chosen), "idk": 0}})
-    return Stage(f"{kind}/{method}/build", run)
+        rows = read_jsonl(ctx.input(layout.build(kind, method)) / layout.SFT_DATA)
+        write_crss(ctx, read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS), rows)
+    return Stage(layout.crss(kind, method), run, VERSIONS["crss"])
 
 
 def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: float = 0.97) -> None:
@@ -190,24 +190,30 @@ def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: 
             emb /= np.clip(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12, None)
             best = (emb[len(van):] @ emb[:len(van)].T).max(axis=1)
             result.update(crss=float((best > tau_sim).mean()), max_similarity_mean=float(best.mean()))
-    write_json(ctx.dir / "crss.json", result)
+    write_json(ctx.dir / layout.CRSS, result)
 
 
 def train_stage(method: str, kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
-        rows = read_jsonl(ctx.input(f"{kind}/{method}/build") / "sft_data.jsonl")
+        rows = read_jsonl(ctx.input(layout.build(kind, method)) / layout.SFT_DATA)
         if rows:
             _train(ctx, kind, rows)
         else:
             # SFT on nothing leaves M0 as it is; the build manifest records the shortfall.
-            write_json(ctx.dir / "train.json", {"mode": "none", "examples": 0,
+            write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0,
                                                 "reason": "the constructed dataset is empty"})
-    return Stage(f"{kind}/{method}/train", run)
+    return Stage(layout.train(kind, method), run, VERSIONS["train"])
+
+
+def trained_by(stages: list[Stage]) -> str | None:
+    """The stage whose folder holds a method's trained model (None for an untuned method)."""
+    names = [s.name for s in stages if s.name.endswith("/train")]
+    return names[-1] if names else None
 
 
 def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
     """Engine arguments for a trained stage: a LoRA adapter on the base, or a full model directory."""
-    info = read_json(ctx.input(train_stage_name) / "train.json")
+    info = read_json(ctx.input(train_stage_name) / layout.TRAIN)
     path = str(ctx.input(train_stage_name) / "model")
     return {"none": {}, "lora": {"adapter": path}, "full": {"model": path}}[info["mode"]]
 
@@ -223,20 +229,20 @@ def test_stage(task: str) -> Stage:
         n = ctx.cfg.n_test
         keep = sorted(random.Random(ctx.cfg.seed).sample(range(len(rows)), n)) \
             if n is not None and n < len(rows) else range(len(rows))
-        write_jsonl(ctx.dir / "rows.jsonl", [rows[i] for i in keep])
-        write_jsonl(ctx.dir / "items.jsonl", [to_item(info.dataset, split, i, rows[i]) for i in keep])
-    return Stage(f"tests/{task}", run)
+        write_jsonl(ctx.dir / layout.ROWS, [rows[i] for i in keep])
+        write_jsonl(ctx.dir / layout.ITEMS, [to_item(info.dataset, split, i, rows[i]) for i in keep])
+    return Stage(layout.tests(task), run, VERSIONS["tests"])
 
 
 def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage:
     from harness.evaluate import evaluate, task_info
 
     def run(ctx: StageContext) -> None:
-        tests = ctx.input(f"tests/{task}")
+        tests = ctx.input(layout.tests(task))
         engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
         p = ctx.cfg.preset
         limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
-        records = evaluate(engine, task, read_jsonl(tests / "items.jsonl"), tests / "rows.jsonl", style, limit,
+        records = evaluate(engine, task, read_jsonl(tests / layout.ITEMS), tests / layout.ROWS, style, limit,
                            ctx.cfg.preset.scoring)
-        write_jsonl(ctx.dir / "records.jsonl", records)
-    return Stage(f"eval/{method}/{task}", run)
+        write_jsonl(ctx.dir / layout.RECORDS, records)
+    return Stage(layout.evaluation(method, task), run, VERSIONS["eval"])

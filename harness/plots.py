@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.leaderboard import by_task
-from methods import REFERENCE
+from harness.metrics import REFERENCE
 
 # Fixed colours so Pc/Pw/Pr read the same in every figure.
 CLASS_COLOURS = {"pc": "#2e7d32", "pw": "#c62828", "pr": "#9e9e9e"}

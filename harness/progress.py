@@ -1,6 +1,8 @@
 """Rich progress bars for long stages (generation, scoring, training)."""
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.faults import failpoint
@@ -9,6 +11,19 @@ from harness.faults import failpoint
 def progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), transient=True)
+
+
+def over_batches(batches: Iterable[list[int]], total: int, desc: str | None) -> Iterator[list[int]]:
+    """Each batch of prompt indices, advancing a bar of `total` prompts after it; no bar when desc is
+    None (the caller shows its own)."""
+    if desc is None:
+        yield from batches
+        return
+    with progress() as bar:
+        task = bar.add_task(desc, total=total)
+        for idx in batches:
+            yield idx
+            bar.advance(task, len(idx))
 
 
 def trainer_callback():

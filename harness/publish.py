@@ -10,14 +10,15 @@ import base64
 import html
 from pathlib import Path
 
-from harness import __version__
-from harness.evaluate import TASKS, task_info
+from harness import __version__, layout
+from harness.evaluate import task_info, tasks
 from harness.io import read_json, write_json, write_text
 from harness.leaderboard import (PUBLISH_COLUMNS, by_task, cell_text, is_best_ths, publish_columns,
                                  publish_markdown, row)
 from harness.plots import task_plots
 from harness.stats import ci_rows
-from methods import METHODS, REFERENCE
+from harness.methods import METHODS
+from harness.metrics import REFERENCE
 
 
 def _order(names, registry) -> list[str]:
@@ -28,26 +29,25 @@ def _order(names, registry) -> list[str]:
 
 def discover(run_dir: Path) -> list[tuple[str, str]]:
     """(method, task) of every records file of the run, tasks then methods in registry order."""
-    files = sorted(Path(run_dir).glob("eval/*/*/records.jsonl"))
-    if not files:
+    pairs = set(layout.all_records(run_dir))
+    if not pairs:
         raise FileNotFoundError(f"{run_dir}: no eval/<method>/<task>/records.jsonl; "
                                 "expected a run directory such as results/runs/<hash>")
-    pairs = {(f.parent.parent.name, f.parent.name) for f in files}
-    tasks = _order({t for _, t in pairs}, TASKS)
+    names = _order({t for _, t in pairs}, tasks())
     methods = _order({m for m, _ in pairs}, METHODS)
-    for t in tasks:
+    for t in names:
         if (REFERENCE, t) not in pairs:
             raise ValueError(f"{run_dir}: task {t} has no {REFERENCE} records, the reference of THS")
-    return [(m, t) for t in tasks for m in methods if (m, t) in pairs]
+    return [(m, t) for t in names for m in methods if (m, t) in pairs]
 
 
 def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
     """Leaderboard rows of one run directory, with bootstrap CIs and the harness version."""
     run_dir = Path(run_dir).resolve()
-    if not (run_dir / "config.json").is_file():
+    if not (run_dir / layout.CONFIG).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory: no config.json "
                                 "(pass OUT/runs/<hash>, not OUT)")
-    meta = read_json(run_dir / "config.json")
+    meta = read_json(run_dir / layout.CONFIG)
     pairs = discover(run_dir)
     try:
         model, preset = meta["config"]["model"], meta["config"]["preset"]["name"]
@@ -67,7 +67,7 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
     if not dirs:
         raise ValueError("no run directories given")
     rows = [r for d in dirs for r in run_rows(d, n_resamples, seed)]
-    task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows}, TASKS))}
+    task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows}, tasks()))}
     rows.sort(key=lambda r: task_rank[r["task"]])                      # stable: run, method order kept
     out_dir = Path(out_dir)
     task_plots(rows, out_dir / "plots")

@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -13,9 +14,10 @@ from typing import Callable, Iterator
 
 from rich.console import Console
 
-from harness import __version__
+from harness import __version__, layout
 from harness.config import RunConfig
 from harness.faults import failpoint
+from harness.fingerprint import digest
 from harness.io import write_json, write_text
 
 console = Console(stderr=True)
@@ -23,9 +25,11 @@ console = Console(stderr=True)
 
 @dataclass(frozen=True)
 class Stage:
-    """A unit of work. Its name is its identity: two methods naming the same stage share one run of it."""
+    """A unit of work. Its name is its identity: two methods naming the same stage share one run of
+    it. Its version is its code's: DONE records it, and a changed version reruns the stage."""
     name: str
     run: Callable[["StageContext"], None]
+    version: int = 1
 
 
 @dataclass
@@ -36,7 +40,7 @@ class EnginePool:
     cache_stats: dict = field(default_factory=lambda: {"hits": 0, "misses": 0, "corrupt": 0})
 
     def get(self, spec):
-        from harness.engines import make_engine
+        from harness.engines.registry import make_engine
         if self.current[0] != spec:
             self.close()                     # free the old model before loading the next
             self.current = (spec, make_engine(self.kind, spec))
@@ -107,6 +111,7 @@ class StageContext:
     base_model: str                         # resolved hub id or directory
     engines: EnginePool
     cache_dir: Path | None = None           # OUT/cache: generations (gencache.py), trained models (sftcache.py)
+    inputs: dict = field(default_factory=dict)   # stage -> token of the DONE it read (recorded in DONE)
 
     @property
     def dir(self) -> Path:
@@ -114,12 +119,13 @@ class StageContext:
 
     def input(self, stage: str) -> Path:
         path = self.run_dir / stage
-        if not (path / "DONE").exists():
+        if not (path / layout.DONE).exists():
             raise RuntimeError(f"stage {self.name} needs {stage}, which has not finished")
+        self.inputs[stage] = done_token(path)
         return path
 
     def engine(self, adapter: str | None = None, model: str | None = None):
-        from harness.engines import EngineSpec
+        from harness.engines.protocol import EngineSpec
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
                           batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code,
                           cache=str(self.cache_dir / "generations.sqlite") if self.cache_dir else None)
@@ -142,8 +148,8 @@ def git_sha() -> str | None:
 
 def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
     """OUT/runs/<hash of the config>; refuses a directory whose config.json records another config."""
-    run_dir = out / "runs" / config_hash(cfg)
-    record = run_dir / "config.json"
+    run_dir = layout.run_dir(out, config_hash(cfg))
+    record = run_dir / layout.CONFIG
     ours = json.loads(json.dumps(cfg.identity(), default=str))
     if record.exists():
         try:
@@ -163,7 +169,7 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
 def check_leaderboard_owner(out: Path, run_hash: str, overwrite: bool) -> None:
     """OUT/leaderboard.json is one config's table; a bench of another config must not replace it
     silently (the runs of both stay under OUT/runs/ either way)."""
-    path = out / "leaderboard.json"
+    path = out / layout.LEADERBOARD
     if overwrite or not path.exists():
         return
     try:
@@ -208,32 +214,45 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-BIG = 64 << 20      # files above this are fingerprinted by size and their first and last 4 MiB
+def done_token(stage_dir: Path) -> str | None:
+    """What a reader of a stage depends on: its code version and its outputs, as DONE records them."""
+    try:
+        done = json.loads((stage_dir / layout.DONE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return hashlib.sha256(json.dumps([done.get("version", 1), done.get("files")], sort_keys=True)
+                          .encode()).hexdigest()[:16]
 
 
-def fingerprint(path: Path) -> str:
-    h = hashlib.sha256()
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        if size <= BIG:
-            h.update(f.read())
-        else:
-            h.update(f.read(4 << 20))
-            f.seek(-(4 << 20), os.SEEK_END)
-            h.update(f.read())
-    return f"{size}:{h.hexdigest()}"
+def stale(run_dir: Path, name: str, version: int) -> str | None:
+    """Why a finished stage must run again (its code version changed, or a stage it read was
+    recomputed since), or None. A stage without DONE is not stale, just unfinished."""
+    try:
+        done = json.loads((run_dir / name / layout.DONE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(done, dict):
+        return None
+    if done.get("version", 1) != version:
+        return f"its code version changed ({done.get('version', 1)} -> {version})"
+    for stage, token in (done.get("inputs") or {}).items():
+        if done_token(run_dir / stage) != token:
+            return f"{stage}, which it read, was recomputed"
+    return None
 
 
-def digest(stage_dir: Path) -> dict[str, str]:
-    return {str(p.relative_to(stage_dir)): fingerprint(p) for p in sorted(stage_dir.rglob("*"))
-            if p.is_file() and p.name != "DONE"}
-
-
-def finished(stage_dir: Path) -> bool:
-    """DONE exists and the outputs are the ones it recorded; a changed or truncated output is
-    reported and the stage recomputed, never silently used."""
-    done = stage_dir / "DONE"
+def finished(run_dir: Path, name: str, version: int = 1) -> bool:
+    """DONE exists, for this code version and these inputs, and the outputs are the ones it
+    recorded. A changed or truncated output is reported and the stage recomputed, never silently
+    used; a changed version or input recomputes it from an empty folder."""
+    stage_dir = run_dir / name
+    done = stage_dir / layout.DONE
     if not done.exists():
+        return False
+    reason = stale(run_dir, name, version)
+    if reason:
+        console.print(f"[yellow]{stage_dir}: {reason}; recomputing the stage[/yellow]", soft_wrap=True)
+        shutil.rmtree(stage_dir)
         return False
     try:
         recorded = json.loads(done.read_text()).get("files")
@@ -255,7 +274,7 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
     times = {}
     for stage in unique(stages):
         ctx = make_ctx(stage.name)
-        if finished(ctx.dir):
+        if finished(ctx.run_dir, stage.name, stage.version):
             console.print(f"[dim]skip {stage.name} (done)[/dim]")
             continue
         console.print(f"[bold]stage[/bold] {stage.name}")
@@ -267,5 +286,6 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
         release_memory()
         failpoint(f"stage-done:{stage.name}")
         # Written last: its presence means every output of the stage is complete, as fingerprinted.
-        write_text(ctx.dir / "DONE", json.dumps({**times[stage.name], "files": digest(ctx.dir)}) + "\n")
+        write_text(ctx.dir / layout.DONE, json.dumps({
+            **times[stage.name], "version": stage.version, "inputs": ctx.inputs, "files": digest(ctx.dir)}) + "\n")
     return times

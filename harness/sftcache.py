@@ -20,9 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from harness import __version__
-from harness.gencache import model_id
+from harness.fingerprint import digest, model_id
 from harness.io import write_json
-from harness.run import digest
 
 console = Console(stderr=True)
 

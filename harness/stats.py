@@ -11,14 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from harness.io import read_jsonl
-from harness.metrics import bootstrap_ci, record_groups, summarize
-from methods import REFERENCE
+from harness.layout import records as records_path
+from harness.metrics import REFERENCE, bootstrap_ci, record_groups, summarize
 
 CI_METRICS = ("pc", "pw", "pr", "ths")
-
-
-def records_path(run_dir: Path, method: str, task: str) -> Path:
-    return Path(run_dir) / "eval" / method / task / "records.jsonl"
 
 
 def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]:

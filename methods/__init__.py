@@ -1,11 +1,14 @@
-"""Method plugins. A method is a module with NAME, STYLE (test-time prompt), DESCRIPTION and
-`stages(kind)` -> the stages that produce its model for a domain ("open" or "choice"); the last
-stage's folder holds the trained model. Untuned methods return no stages."""
+"""Method plugins (installed as `harness.methods`). A method is one module with NAME, STYLE (its
+test-time prompt), DESCRIPTION (one line, with its paper), VERSION and `stages(kind)` -> the stages
+that produce its model for a domain ("open" or "choice"), the last `/train` stage holding the
+trained model; an untuned method has no stages. A method that constructs a training set also has
+TABLE (what its table holds: construct.COLUMNS) and `select(table, params, rng)`; `harness
+construct --method` offers it. Adding a method is one file and one line below."""
 from __future__ import annotations
 
 from typing import Protocol
 
-from methods import corcer_rait, craft, craft_wo_cer, init_basic, init_refuse, rait, van_tuning
+from harness.methods import corcer_rait, craft, craft_wo_cer, init_basic, init_refuse, rait, van_tuning
 
 
 class Method(Protocol):
@@ -25,10 +28,14 @@ METHODS = {
     "craft-wo-cer": craft_wo_cer,
     "craft": craft,
 }
-REFERENCE = "init-basic"     # E1 of THS and the reference of over-refusal
 
 
 def method(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def selectors() -> dict:
+    """The methods that construct a training set from a table, by name."""
+    return {name: m for name, m in METHODS.items() if hasattr(m, "select")}

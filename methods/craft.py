@@ -1,18 +1,23 @@
-"""CRaFT (Algorithm 1 of arXiv 2410.06913).
+"""CRaFT (Algorithm 1 of arXiv 2410.06913, AAAI 2025).
 
 Stage 1: query M0 (correctness mu, certainty sigma); rehearse M0 on the questions it knows best,
 giving M~; query M~ for mu~; the knowledge flow is mu~ - mu.
 Stage 2: D_van1 = {mu >= tau}; D_idk1 = {mu < tau and flow < 0}; take the N_van most certain of
 D_van1 and the N_idk least certain of D_idk1; relabel D_idk "I don't know"; SFT M0 (not M~).
 """
-from harness import pipeline as p
+from harness import construct as c, pipeline
 
-NAME = "craft"
-STYLE = "refuse"
-DESCRIPTION = "CRaFT: correctness + certainty + knowledge flow"
+NAME, STYLE, VERSION, TABLE = "craft", "refuse", 1, "flow"
+DESCRIPTION = "CRaFT: correctness + certainty + knowledge flow (Zhu et al., AAAI 2025)"
+
+
+def select(table: list, p: c.Params, rng) -> c.Selection:
+    van, idk = c.candidates(table, p.thresholds)
+    idk = c.drop_rising_flow(idk, keep_zero=p.keep_zero_flow)       # dynamic conflicts (Sec. 3.3)
+    return c.Selection.of(c.most_certain(van, p.n_van, rng, pad=p.replace),
+                          c.least_certain(idk, p.n_idk, rng, pad=p.replace), p.asked, (van, idk))
 
 
 def stages(kind: str) -> list:
-    return [*p.knowledge_stages(kind, flow=True),
-            p.build_stage(NAME, kind, rule="craft"),
-            p.train_stage(NAME, kind)]
+    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
+            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]

@@ -1,0 +1,75 @@
+"""Task definitions (installed as `harness.tasks`): one folder per task, holding an lm-eval task
+YAML (`task: rait_<folder>`) and its utils.py (prompt, scoring, and `to_item`, the pipeline's form of
+a dataset row). The YAML's `metadata:` is the single source of a task's dataset, splits, kind and
+description: TASKS and DATASETS below are derived from it, through lm-eval's TaskManager. Adding a
+task is one folder; see the README's "Extending"."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+TASKS_DIR = Path(__file__).resolve().parent
+PREFIX = "rait_"          # lm-eval task names; the harness name is the folder's
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    lm_eval_name: str
+    yaml_path: Path
+    dataset: str              # a DATASETS name (the data directory's folder)
+    split: str                # the test split
+    kind: str                 # "open" / "choice"
+    description: str
+    max_gen_toks: int | None  # the answer length the YAML allows
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset, as the task that declares it describes it."""
+    hub_path: str
+    hub_name: str | None
+    splits: tuple[str, ...]
+    kind: str
+    task: str                 # the folder whose utils.py turns its rows into pipeline items
+    hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
+
+
+@lru_cache(maxsize=1)
+def task_manager():
+    from lm_eval.tasks import TaskManager
+    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+
+
+def _metadata(name: str, cfg: dict) -> dict:
+    meta = cfg.get("metadata") or {}
+    missing = [k for k in ("dataset", "splits", "kind", "description") if k not in meta]
+    if missing:
+        raise ValueError(f"task {name}: its YAML's metadata lacks {', '.join(missing)} (see tasks/__init__.py)")
+    if meta["kind"] not in ("open", "choice"):
+        raise ValueError(f"task {name}: metadata.kind must be open or choice, got {meta['kind']!r}")
+    return meta
+
+
+@lru_cache(maxsize=1)
+def registry() -> tuple[dict[str, TaskInfo], dict[str, Source]]:
+    """(TASKS, DATASETS), read from the task YAMLs that lm-eval's TaskManager finds in TASKS_DIR."""
+    tasks, datasets = {}, {}
+    entries = [(n, e) for n, e in task_manager().task_index.items() if e.yaml_path and n.startswith(PREFIX)]
+    for lm_name, entry in sorted(entries, key=lambda ne: ((ne[1].cfg.get("metadata") or {}).get("order", 99), ne[0])):
+        folder = Path(entry.yaml_path).parent.name
+        meta = _metadata(folder, entry.cfg)
+        tasks[folder] = TaskInfo(folder, lm_name, Path(entry.yaml_path), meta["dataset"], entry.cfg["test_split"],
+                                 meta["kind"], meta["description"],
+                                 (entry.cfg.get("generation_kwargs") or {}).get("max_gen_toks"))
+        hub_splits = tuple((s, c, h) for s, (c, h) in (meta.get("hub_splits") or {}).items())
+        datasets[meta["dataset"]] = Source(entry.cfg["dataset_path"], entry.cfg.get("dataset_name"),
+                                           tuple(meta["splits"]), meta["kind"], folder, hub_splits)
+    return tasks, datasets
+
+
+def module(task: str):
+    """A task's utils.py (prompt, scoring, to_item)."""
+    return importlib.import_module(f"harness.tasks.{task}.utils")

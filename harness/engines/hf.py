@@ -6,9 +6,9 @@ from typing import Sequence
 import torch
 from transformers import LogitsProcessorList
 
-from harness.engines import EngineSpec
-from harness.gencache import open_cache, sample_seed
-from harness.progress import progress as _progress
+from harness.engines.protocol import EngineSpec
+from harness.gencache import sample_seed
+from harness.progress import over_batches
 from harness.prompts import render_chat
 
 
@@ -91,11 +91,9 @@ class HFEngine:
         self.tok.padding_side = "left"
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
-        self.cache = open_cache(spec.cache, "hf", spec.model, spec.adapter, spec.dtype)
 
     def close(self) -> None:
-        if self.cache is not None:
-            self.cache.close()
+        pass                                 # the weights go with the engine object
 
     def apply_template(self, user: str | list[dict]) -> str:
         return render_chat(self.tok, user)
@@ -123,43 +121,22 @@ class HFEngine:
         enc = self.tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}
 
+    def batches(self, prompts: Sequence[str], n: int = 1):
+        return self._batches(prompts, max(1, self.spec.batch_size // n), n)
+
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
         """n completions per prompt. Sample k of a prompt is drawn with its own generator, seeded
-        from (seed, prompt, k), so it is the same whichever batch it lands in; answers already in
-        the generation cache are not generated again."""
+        from (seed, prompt, k), so it is the same whichever batch it lands in."""
         greedy = temperature <= 0
-        params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens}
-        key_seed, key_n = (0, 1) if greedy else (seed, n)
-
-        def compute(batch: list[str]) -> list[list[str]]:
-            texts = self._generate_batch(batch, key_n, temperature, max_new_tokens, seed)
-            return [texts[j * key_n:(j + 1) * key_n] for j in range(len(batch))]
-        out = self._cached(prompts, max(1, self.spec.batch_size // n), params, key_seed, key_n, compute, desc,
-                           rows_per_prompt=key_n)
+        rows = 1 if greedy else n            # the n greedy completions are one
+        out: list[list[str]] = [[] for _ in prompts]
+        for idx in over_batches(self.batches(prompts, rows), len(prompts), desc):
+            texts = self._generate_batch([prompts[i] for i in idx], rows, temperature, max_new_tokens, seed)
+            for j, i in enumerate(idx):
+                out[i] = texts[j * rows:(j + 1) * rows]
         return [o * n if greedy else o for o in out]
-
-    def _cached(self, prompts: Sequence[str], per_batch: int, params: dict, seed: int, n: int,
-                compute, desc: str, rows_per_prompt: int = 1) -> list[list]:
-        """The n cached values of each prompt, computing the missing ones batch by batch. Batches are
-        formed over all prompts, cached or not, so a resumed run computes in the same batches as an
-        uninterrupted one; each computed batch is committed to the cache at once."""
-        out: list[list | None] = [None] * len(prompts)
-        with _progress() as bar:
-            task = bar.add_task(desc, total=len(prompts))
-            for idx in self._batches(prompts, per_batch, rows_per_prompt):
-                if self.cache is not None:
-                    for i in idx:
-                        out[i] = self.cache.get(prompts[i], params, seed, n)
-                todo = [i for i in idx if out[i] is None]
-                if todo:
-                    for i, values in zip(todo, compute([prompts[i] for i in todo])):
-                        out[i] = values
-                    if self.cache is not None:
-                        self.cache.put([(prompts[i], out[i]) for i in todo], params, seed)
-                bar.advance(task, len(idx))
-        return out
 
     def _generate_batch(self, prompts: list[str], n: int, temperature: float, max_new_tokens: int,
                         seed: int) -> list[str]:
@@ -181,21 +158,21 @@ class HFEngine:
 
     @torch.inference_mode()
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
-                        desc: str = "score options") -> list[list[float]]:
+                        desc: str | None = "score options") -> list[list[float]]:
         ids = [self.tok.encode(o, add_special_tokens=False)[0] for o in options]
-
-        def compute(batch: list[str]) -> list[list[list[float]]]:
+        out: list[list[float]] = [[] for _ in prompts]
+        for idx in over_batches(self.batches(prompts), len(prompts), desc):
             # Only the last position's logits: the full [batch, seq, vocab] tensor is gigabytes.
-            logits = self.model(**self._encode(batch), logits_to_keep=1).logits[:, -1, :]
-            return [[row] for row in torch.log_softmax(logits.float(), dim=-1)[:, ids].tolist()]
-        out = self._cached(prompts, self.spec.batch_size, {"option_logprobs": list(options)}, 0, 1, compute, desc)
-        return [o[0] for o in out]
+            logits = self.model(**self._encode([prompts[i] for i in idx]), logits_to_keep=1).logits[:, -1, :]
+            for i, row in zip(idx, torch.log_softmax(logits.float(), dim=-1)[:, ids].tolist()):
+                out[i] = row
+        return out
 
     @torch.inference_mode()
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         """Mean of the last hidden layer over each prompt's tokens (CRSS question representation)."""
         out: list[list[float]] = [[] for _ in prompts]
-        for idx in self._batches(prompts, self.spec.batch_size):
+        for idx in self.batches(prompts):
             enc = self._encode([prompts[i] for i in idx])
             last = self.model(**enc, output_hidden_states=True).hidden_states[-1].float()
             mask = enc["attention_mask"].unsqueeze(-1).float()
@@ -203,3 +180,7 @@ class HFEngine:
             for j, i in enumerate(idx):
                 out[i] = mean[j].tolist()
         return out
+
+
+def load(spec: EngineSpec) -> HFEngine:
+    return HFEngine(spec)

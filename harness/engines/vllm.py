@@ -13,9 +13,9 @@ import vllm
 from vllm import SamplingParams
 from vllm.lora.request import LoRARequest
 
-from harness.engines import EngineSpec
-from harness.gencache import open_cache, sample_seed
-from harness.progress import progress as _progress
+from harness.engines.protocol import EngineSpec
+from harness.gencache import sample_seed
+from harness.progress import over_batches
 
 # Log-prob given to an option whose token vLLM did not return (only possible on the top-K fallback
 # path of option_logprobs, for versions without SamplingParams.logprob_token_ids): far below any
@@ -76,7 +76,6 @@ class VLLMEngine:
         self.tok = self.llm.get_tokenizer()
         self.lora = LoRARequest("adapter", 1, spec.adapter) if spec.adapter else None
         self._exact_option_logprobs = _has_field("logprob_token_ids")
-        self.cache = open_cache(spec.cache, "vllm", spec.model, spec.adapter, spec.dtype)
 
     def apply_template(self, user: str | list[dict]) -> str:
         from harness.prompts import render_chat
@@ -87,42 +86,40 @@ class VLLMEngine:
         # any BOS), so both engines see exactly the same input ids.
         return [{"prompt_token_ids": self.tok.encode(p, add_special_tokens=False)} for p in prompts]
 
-    def _run(self, prompts: Sequence[str], params: list[SamplingParams], desc: str):
-        with _progress() as bar:
-            task = bar.add_task(desc, total=len(prompts))
-            outs = self.llm.generate(self._inputs(prompts), params, use_tqdm=False,
+    def batches(self, prompts: Sequence[str], n: int = 1):
+        """One group: vLLM's scheduler batches by KV-cache capacity itself."""
+        return [list(range(len(prompts)))] if prompts else []
+
+    def _run(self, prompts: Sequence[str], params: list[SamplingParams], desc: str | None):
+        outs = []
+        for idx in over_batches(self.batches(prompts), len(prompts), desc):
+            outs = self.llm.generate(self._inputs([prompts[i] for i in idx]), params, use_tqdm=False,
                                      lora_request=self.lora)
-            bar.advance(task, len(prompts))
         # LLM.generate returns one RequestOutput per input, in input order.
         assert len(outs) == len(prompts)
         return outs
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
         """n completions per prompt; a prompt's request seed comes from (seed, prompt), so its
-        samples do not depend on the other prompts. Answers in the generation cache are reused."""
+        samples do not depend on the other prompts."""
+        if not prompts:
+            return []
         greedy = temperature <= 0
         # vLLM rejects n > 1 under greedy decoding; the n greedy completions are identical anyway.
-        per_request, key_seed = (1, 0) if greedy else (n, seed)
-        params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0,
-                  "max_new_tokens": max_new_tokens, "n": per_request}
-        out = [self.cache.get(p, params, key_seed, per_request) if self.cache else None for p in prompts]
-        todo = [i for i, o in enumerate(out) if o is None]
-        if todo:
-            sampling = [SamplingParams(n=per_request, temperature=params["temperature"], top_p=1.0,
-                                       top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
-                                       max_tokens=max_new_tokens,
-                                       seed=None if greedy else sample_seed(seed, prompts[i]) % (2**31 - 1))
-                        for i in todo]
-            for i, res in zip(todo, self._run([prompts[i] for i in todo], sampling, desc)):
-                # With a seed, vLLM gives sample k the seed + k; order samples by their index.
-                out[i] = [c.text for c in sorted(res.outputs, key=lambda c: c.index)]
-            if self.cache is not None:
-                self.cache.put([(prompts[i], out[i]) for i in todo], params, key_seed)
+        per_request = 1 if greedy else n
+        sampling = [SamplingParams(n=per_request, temperature=0.0 if greedy else temperature, top_p=1.0,
+                                   top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
+                                   max_tokens=max_new_tokens,
+                                   seed=None if greedy else sample_seed(seed, p) % (2**31 - 1))
+                    for p in prompts]
+        # With a seed, vLLM gives sample k the seed + k; order samples by their index.
+        out = [[c.text for c in sorted(res.outputs, key=lambda c: c.index)]
+               for res in self._run(prompts, sampling, desc)]
         return [o * n if greedy else o for o in out]
 
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
-                        desc: str = "score options") -> list[list[float]]:
+                        desc: str | None = "score options") -> list[list[float]]:
         """Log-softmax of the next-token logits at each option's first token, as HFEngine.
 
         vLLM's default logprobs_mode is "raw_logprobs": log-softmax of the model's logits before
@@ -132,17 +129,10 @@ class VLLMEngine:
         """
         if not prompts:
             return []
-        params = {"option_logprobs": list(options)}
-        out = [self.cache.get(p, params, 0, 1) if self.cache else None for p in prompts]
-        todo = [i for i, o in enumerate(out) if o is None]
-        if todo:
-            for i, values in zip(todo, self._option_logprobs([prompts[i] for i in todo], options, desc)):
-                out[i] = [values]
-            if self.cache is not None:
-                self.cache.put([(prompts[i], out[i]) for i in todo], params, 0)
-        return [o[0] for o in out]
+        return self._option_logprobs(prompts, options, desc)
 
-    def _option_logprobs(self, prompts: Sequence[str], options: Sequence[str], desc: str) -> list[list[float]]:
+    def _option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
+                         desc: str | None) -> list[list[float]]:
         ids = [self.tok.encode(o, add_special_tokens=False)[0] for o in options]
         common = dict(max_tokens=1, temperature=0.0)
         if self._exact_option_logprobs:
@@ -162,10 +152,12 @@ class VLLMEngine:
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
             core.shutdown()
-        if self.cache is not None:
-            self.cache.close()
 
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         raise NotImplementedError(
             "the vllm engine cannot give hidden states: vLLM does not expose a causal LM's hidden "
             "layers, so CRSS (question representations) needs the hf engine (--engine hf)")
+
+
+def load(spec: EngineSpec) -> VLLMEngine:
+    return VLLMEngine(spec)

@@ -1,8 +1,9 @@
-"""The HF engine with the generation cache, on the real tiny model."""
+"""The HF engine behind the generation cache (make_engine wraps it), on the real tiny model."""
 import pytest
 
-from harness.engines import EngineSpec
 from harness.engines.hf import HFEngine
+from harness.engines.protocol import EngineSpec
+from harness.engines.registry import make_engine
 
 pytestmark = pytest.mark.integration
 
@@ -10,8 +11,8 @@ QUESTIONS = ["Who wrote Hamlet?", "What is the capital of France?", "Which plane
 
 
 def engine(base, tmp_path, batch_size):
-    return HFEngine(EngineSpec(model=base, dtype="float32", batch_size=batch_size,
-                               cache=str(tmp_path / "gen.sqlite")))
+    return make_engine("hf", EngineSpec(model=base, dtype="float32", batch_size=batch_size,
+                                        cache=str(tmp_path / "gen.sqlite")))
 
 
 def test_cached_answers_are_reused_whatever_the_batch_size(base, tmp_path, monkeypatch):
@@ -23,7 +24,7 @@ def test_cached_answers_are_reused_whatever_the_batch_size(base, tmp_path, monke
     first.close()
 
     again = engine(base, tmp_path, batch_size=3)
-    monkeypatch.setattr(again, "_generate_batch", lambda *a: pytest.fail("generated a cached answer"))
+    monkeypatch.setattr(again.engine, "_generate_batch", lambda *a: pytest.fail("generated a cached answer"))
     assert again.generate(prompts, n=3, temperature=0.7, max_new_tokens=8, seed=1) == sampled
     assert again.generate(prompts, n=2, max_new_tokens=8) == [g * 2 for g in greedy]
     assert again.cache.hits == 2 * len(prompts)

@@ -4,7 +4,7 @@ import pytest
 from harness.bench import bench
 from harness.config import PRESETS, RunConfig
 from harness.io import read_json, read_jsonl
-from methods import METHODS
+from harness.methods import METHODS
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,8 @@ def test_constructed_data_follows_the_manifest(run):
             assert sum(r["label"] == "idk" for r in data) == man["n_idk"] == 2 - man["shortfall"]["idk"]
             idk = "I don't know." if kind == "choice" else "I don't know"     # the code's targets
             assert all(r["target"] == idk for r in data if r["label"] == "idk")
-            assert "crss" in read_json(build / "crss.json")
+            assert "crss" in read_json(run_dir / kind / m / "crss" / "crss.json")     # its own stage
+            assert not (build / "crss.json").exists()
             assert read_json(run_dir / kind / m / "train" / "train.json")["examples"] == len(data)
 
 

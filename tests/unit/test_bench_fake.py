@@ -1,10 +1,13 @@
-"""The whole bench path (tests stage, lm-eval tasks, records, leaderboard) with a scripted engine."""
+"""The whole bench path (tests stage, lm-eval tasks, records, leaderboard) with the fake engine
+(`--engine fake`, harness/engines/fake.py) and a script."""
 import json
+import re
+from dataclasses import replace
 
 import pytest
 
 from harness import bench as bench_mod
-from dataclasses import replace
+from harness.engines import fake
 
 from harness.config import PRESETS, RunConfig, Scoring
 from harness.io import read_jsonl, write_jsonl
@@ -12,21 +15,18 @@ from harness.metrics import ths
 from harness.prompts import REFUSE_PREFIX
 
 
-class ScriptedEngine:
-    """Knows the gold answer of every question containing 'Paris'; refuses when allowed to."""
-    def apply_template(self, user):
-        return f"<user>{user}</user>"
+# Knows the gold answer of every question containing 'Paris' or 'France'; refuses when allowed to.
+SCRIPT = {"rules": [{"when": ["Paris|France", "Question:"], "answer": "B"},
+                    {"when": ["Paris|France"], "answer": "Paris\n\nignored"},
+                    {"when": [re.escape(REFUSE_PREFIX)], "answer": "I don’t know."},
+                    {"when": ["Question:"], "answer": "nothing"}],
+          "default": "Lyon"}
 
-    def generate(self, prompts, n=1, temperature=0.0, max_new_tokens=32, seed=0, desc=""):
-        outs = []
-        for p in prompts:
-            if "Paris" in p or "France" in p:
-                outs.append(["Paris\n\nignored" if "Question:" not in p else "B"])
-            elif REFUSE_PREFIX in p:
-                outs.append(["I don’t know."])
-            else:
-                outs.append(["Lyon" if "Question:" not in p else "nothing"])
-        return outs
+
+def write_script(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(SCRIPT))
+    return str(path)
 
 
 # The harness's own scorers (broad refusal list, strict word match, its MCQA prompt, pooled MMLU).
@@ -53,10 +53,13 @@ def data(tmp_path):
     return write_data(tmp_path / "data")
 
 
-def test_bench_untuned_methods_end_to_end(tmp_path, data, monkeypatch):
-    monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
-    monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
-    cfg = RunConfig(model="scripted", preset=SMOKE_HARNESS, data_dir=str(data))
+@pytest.fixture
+def script(tmp_path):
+    return write_script(tmp_path / "scripted.json")
+
+
+def test_bench_untuned_methods_end_to_end(tmp_path, data, script):
+    cfg = RunConfig(model=script, preset=SMOKE_HARNESS, data_dir=str(data), engine="fake")
     rows = bench_mod.bench(cfg, ["init-refuse"], ["triviaqa", "mmlu"], tmp_path / "out")
     by = {(r["method"], r["task"]): r for r in rows}
     assert set(by) == {("init-basic", "triviaqa"), ("init-refuse", "triviaqa"),
@@ -73,23 +76,21 @@ def test_bench_untuned_methods_end_to_end(tmp_path, data, monkeypatch):
     out = tmp_path / "out"
     assert json.loads((out / "leaderboard.json").read_text()) == rows
     assert (out / "leaderboard.csv").read_text().startswith("model,method,task,n,pc,pw,pr,ths")
-    assert "| scripted | init-refuse | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 50.0 |" in (out / "leaderboard.md").read_text()
+    assert f"| {script} | init-refuse | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 50.0 |" in (out / "leaderboard.md").read_text()
     run_dir = next((out / "runs").iterdir())
     recs = read_jsonl(run_dir / "eval" / "init-refuse" / "triviaqa" / "records.jsonl")
     assert {"id", "question", "prompt", "answer", "gold", "class"} <= set(recs[0])
     assert recs[1]["prompt"] == f"<user>{REFUSE_PREFIX}Largest city on Mars?</user>"
     assert recs[1]["answer"] == "I don’t know." and recs[1]["class"] == "refused"
     assert read_jsonl(run_dir / "eval" / "init-basic" / "triviaqa" / "records.jsonl")[0]["answer"] == "Paris"
-    assert json.loads((run_dir / "config.json").read_text())["config"]["model"] == "scripted"
+    assert json.loads((run_dir / "config.json").read_text())["config"]["model"] == script
 
 
-def test_code_scoring_counts_only_the_codes_refusal_and_leaves_unparsed_outside(tmp_path, data, monkeypatch):
+def test_code_scoring_counts_only_the_codes_refusal_and_leaves_unparsed_outside(tmp_path, data, script):
     """The CRaFT code's scorers (smoke's default): "I don’t know." with a curly apostrophe is not its
     refusal keyword, so it is wrong; an MCQA answer without a letter is `unparsed`, neither correct
     nor wrong; the MCQA prompt is the code's "There is a single choice question ..."."""
-    monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
-    monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
-    cfg = RunConfig(model="scripted", preset=PRESETS["smoke"], data_dir=str(data))
+    cfg = RunConfig(model=script, preset=PRESETS["smoke"], data_dir=str(data), engine="fake")
     rows = bench_mod.bench(cfg, ["init-refuse"], ["triviaqa", "mmlu"], tmp_path / "out")
     by = {(r["method"], r["task"]): r for r in rows}
     r = by["init-refuse", "triviaqa"]
@@ -103,12 +104,9 @@ def test_code_scoring_counts_only_the_codes_refusal_and_leaves_unparsed_outside(
                                         "question by replying A, B, C or D.\nQuestion: Capital of France?")
 
 
-def test_rerun_skips_finished_stages(tmp_path, data, monkeypatch):
-    calls = []
-    monkeypatch.setattr(bench_mod, "resolve", lambda name: "scripted")
-    monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: calls.append(spec) or ScriptedEngine())
-    cfg = RunConfig(model="scripted", preset=SMOKE_HARNESS, data_dir=str(data))
+def test_rerun_skips_finished_stages(tmp_path, data, script):
+    cfg = RunConfig(model=script, preset=SMOKE_HARNESS, data_dir=str(data), engine="fake")
     first = bench_mod.bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out")
-    n = len(calls)
+    n = len(fake.LOADED)
     assert bench_mod.bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out") == first
-    assert len(calls) == n                       # nothing evaluated again
+    assert len(fake.LOADED) == n                 # nothing evaluated again

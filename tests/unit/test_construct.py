@@ -1,4 +1,5 @@
-"""Unit tests for harness.construct (vanilla / idk selection rules).
+"""Unit tests of the selection rules: each method file's `select`, composed of harness.construct's
+blocks, run the way `harness construct` and the build stage run it (construct.apply).
 
 Every expected value below was worked out by hand from the tables in this
 file and the rules in the CRaFT paper / SPEC, not copied from a run.
@@ -9,10 +10,19 @@ import os
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from harness.cli import main
 from harness.construct import (
-    METHOD_RULES, OEQA_THRESHOLDS, Thresholds, from_tau, mcqa,
-    read_table, select, validate_table, write_selection,
+    OEQA_THRESHOLDS, Params, Thresholds, apply, from_tau, mcqa, read_table, validate_table, write_selection,
 )
+from harness.methods import METHODS, selectors
+
+# The refusal-aware rules: every registered method that selects from a knowledge table.
+METHOD_RULES = tuple(n for n, m in selectors().items() if m.TABLE != "pool")
+
+
+def select(method, table, n_van, n_idk, th, seed=0, keep_zero_flow=False, replace=False):
+    m = METHODS[method]
+    return apply(m.select, m.TABLE, table, Params(th, n_van, n_idk, keep_zero_flow, replace), seed)
 
 MCQA = from_tau(0.5)
 BIG = 1000  # "take every candidate"
@@ -221,18 +231,18 @@ def test_missing_column_names_row_and_column():
 @pytest.mark.parametrize("bad", [1.5, -0.1, float("nan"), float("inf"), "0.5", True, None])
 def test_bad_correctness(bad):
     with pytest.raises(ValueError, match=r"row 1.*correctness"):
-        validate_table([row("a", 0.3), row("b", bad)], "rait")
+        validate_table([row("a", 0.3), row("b", bad)], "knowledge")
 
 
 def test_nan_certainty():
     with pytest.raises(ValueError, match=r"row 0.*certainty"):
-        validate_table([row("a", 0.3, float("nan"))], "rait")
+        validate_table([row("a", 0.3, float("nan"))], "knowledge")
 
 
 def test_rehearsal_needed_only_for_flow_methods():
     table = [row("a", 0.3), row("b", 0.8)]
-    validate_table(table, "rait")
-    validate_table(table, "corcer-rait")
+    validate_table(table, METHODS["rait"].TABLE)
+    validate_table(table, METHODS["corcer-rait"].TABLE)
     for method in ("craft", "craft-wo-cer"):
         with pytest.raises(ValueError, match=r"row 0.*correctness_rehearsal"):
             select(method, table, 1, 1, MCQA)
@@ -240,12 +250,12 @@ def test_rehearsal_needed_only_for_flow_methods():
 
 def test_rehearsal_out_of_range():
     with pytest.raises(ValueError, match=r"row 0.*correctness_rehearsal"):
-        validate_table([row("a", 0.3, reh=1.2)], "craft")
+        validate_table([row("a", 0.3, reh=1.2)], "flow")
 
 
 def test_duplicate_id():
     with pytest.raises(ValueError, match=r"row 2.*duplicate id 'a'"):
-        validate_table([row("a", 0.1), row("b", 0.2), row("a", 0.3)], "rait")
+        validate_table([row("a", 0.1), row("b", 0.2), row("a", 0.3)], "knowledge")
 
 
 @pytest.mark.parametrize("n_van,n_idk,name", [(-1, 1, "n_van"), (1, -2, "n_idk"), (1.5, 1, "n_van")])
@@ -254,13 +264,34 @@ def test_bad_counts(n_van, n_idk, name):
         select("rait", BOUNDARY, n_van, n_idk, MCQA)
 
 
-def test_unknown_method_lists_valid():
-    with pytest.raises(ValueError, match="van-tuning") as e:
-        select("van-tuning", BOUNDARY, 1, 1, MCQA)
-    for m in METHOD_RULES:
-        assert m in str(e.value)
-    with pytest.raises(ValueError, match="craft"):
+def test_the_rules_are_the_registrys():
+    assert set(METHOD_RULES) == {"rait", "corcer-rait", "craft-wo-cer", "craft"}
+    assert {n for n, m in METHODS.items() if getattr(m, "TABLE", None) == "flow"} == {"craft", "craft-wo-cer"}
+
+
+def test_construct_cli_lists_the_methods_with_a_rule(tmp_path, capsys):
+    table = tmp_path / "k.jsonl"
+    table.write_text(json.dumps(row("a", 0.9, reh=0.0)) + "\n")
+    assert main(["construct", "--method", "init-basic", "--knowledge", str(table), "--n-van", "1",
+                 "--n-idk", "1", "--out", str(tmp_path / "sel.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "'init-basic' has no selection rule" in err
+    for m in selectors():
+        assert m in err
+    with pytest.raises(ValueError, match="flow"):
         validate_table(BOUNDARY, "bogus")
+
+
+def test_van_tuning_draws_pool_questions_without_knowledge():
+    pool = [{"id": f"q{k}"} for k in range(10)]
+    sel = select("van-tuning", pool, 3, 2, MCQA, seed=4)
+    assert len(ids(sel, "vanilla")) == 5 and ids(sel, "idk") == []
+    assert set(ids(sel, "vanilla")) <= {p["id"] for p in pool} and len(set(ids(sel, "vanilla"))) == 5
+    assert sel.to_manifest()["n_van_asked"] == 5 and sel.shortfall == {"vanilla": 0, "idk": 0}
+    short = select("van-tuning", pool[:2], 3, 2, MCQA)
+    assert short.shortfall == {"vanilla": 3, "idk": 0}
+    padded = select("van-tuning", pool[:2], 3, 2, MCQA, replace=True)
+    assert len(ids(padded, "vanilla")) == 5 and padded.to_manifest()["n_vanilla_unique"] <= 2
 
 
 # ------------------------------------------------------------ IO

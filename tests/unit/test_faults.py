@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import bench as bench_mod
 from harness.cli import main
 from harness.io import write_jsonl
 from harness.run import run_lock
-from test_bench_fake import ScriptedEngine, data, write_data  # noqa: F401  (fixture)
+from test_bench_fake import data, script, write_data, write_script  # noqa: F401  (fixtures)
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -29,13 +28,12 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     data_dir = write_data(root / "data")
     out = root / "out"
+    model = write_script(root / "scripted.json")
 
     def bench(*extra: str, data_dir=data_dir) -> int:
-        return main(["bench", "--methods", "init-refuse", "--tasks", "triviaqa", "--model", "scripted/model",
-                     "--data-dir", str(data_dir), "--out", str(out), *extra])
+        return main(["bench", "--methods", "init-refuse", "--tasks", "triviaqa", "--engine", "fake",
+                     "--model", model, "--data-dir", str(data_dir), "--out", str(out), *extra])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(bench_mod, "resolve", lambda name: name)
-        mp.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
         mp.setenv("HF_HUB_OFFLINE", "0")
         assert bench() == 0
         yield out, bench
@@ -64,11 +62,11 @@ def test_unknown_names(finished, capsys):
 
 def test_unknown_model(finished, capsys, monkeypatch):
     out, bench = finished
-    from harness.models import resolve
-    monkeypatch.setattr(bench_mod, "resolve", resolve)
-    refused(capsys, bench, out, "--model", "no-such-model", match="unknown model 'no-such-model'")
+    refused(capsys, bench, out, "--engine", "hf", "--model", "no-such-model", match="unknown model 'no-such-model'")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    refused(capsys, bench, out, "--model", "org/never-downloaded", match="is a hub id but HF_HUB_OFFLINE is set")
+    refused(capsys, bench, out, "--engine", "hf", "--model", "org/never-downloaded",
+            match="is a hub id but HF_HUB_OFFLINE is set")
+    refused(capsys, bench, out, "--engine", "tgi", match="unknown engine 'tgi'; valid: hf, vllm, fake")
 
 
 @pytest.mark.parametrize("text, match", [
@@ -175,13 +173,11 @@ def test_lock_held_by_another_process(finished, capsys):
     assert bench() == 0                       # a killed holder releases the lock with its process
 
 
-def test_outputs_stay_in_the_output_directory(tmp_path, data, monkeypatch):  # noqa: F811
+def test_outputs_stay_in_the_output_directory(tmp_path, data, script, monkeypatch):  # noqa: F811
     """Nothing is written outside --out (the working directory included)."""
-    monkeypatch.setattr(bench_mod, "resolve", lambda name: name)
-    monkeypatch.setattr("harness.run.EnginePool.get", lambda self, spec: ScriptedEngine())
     monkeypatch.chdir(tmp_path)
     before = {p for p in tmp_path.rglob("*")}
-    assert main(["bench", "--methods", "init-refuse", "--tasks", "triviaqa", "--model", "scripted",
+    assert main(["bench", "--methods", "init-refuse", "--tasks", "triviaqa", "--engine", "fake", "--model", script,
                  "--data-dir", str(data), "--out", str(tmp_path / "out")]) == 0
     created = {p for p in tmp_path.rglob("*")} - before
     assert created and all(p.is_relative_to(tmp_path / "out") for p in created)
@@ -197,9 +193,8 @@ def test_no_network_when_offline(finished, monkeypatch, capsys):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from harness.models import resolve
-    monkeypatch.setattr(bench_mod, "resolve", resolve)
-    refused(capsys, bench, out, "--model", "org/some-model", "--overwrite", match="HF_HUB_OFFLINE is set")
+    refused(capsys, bench, out, "--engine", "hf", "--model", "org/some-model", "--overwrite",
+            match="HF_HUB_OFFLINE is set")
     from harness.data import load_rows
     with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE is set"):
         load_rows("triviaqa", "validation", None)
@@ -208,7 +203,7 @@ def test_no_network_when_offline(finished, monkeypatch, capsys):
 def test_trust_remote_code_is_off_by_default():
     from harness.cli import parser
     from harness.config import PRESETS, RunConfig
-    from harness.engines import EngineSpec
+    from harness.engines.protocol import EngineSpec
     assert RunConfig(model="m", preset=PRESETS["smoke"]).trust_remote_code is False
     assert EngineSpec(model="m").trust_remote_code is False
     assert parser().parse_args(["bench"]).trust_remote_code is False

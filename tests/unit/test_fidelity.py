@@ -8,8 +8,12 @@ import pytest
 
 from harness import construct, knowledge, pipeline
 from harness.config import PRESETS, RunConfig, SFTConfig
-from harness.data import triviaqa_answers
-from harness.io import write_json, write_jsonl
+from harness.engines import fake
+from harness.methods import METHODS
+from harness.tasks import module
+
+answers = module("triviaqa").answers
+from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.metrics import classify_choice, classify_open, is_refusal, summarize
 from harness.run import EnginePool, StageContext
 
@@ -57,8 +61,8 @@ def test_macro_average_weighs_each_subject_the_same():
 def test_triviaqa_answers_are_the_codes_list():
     ans = {"value": "York", "normalized_value": "york", "aliases": ["York", "City of York"],
            "normalized_aliases": ["york", "city of york"]}
-    assert triviaqa_answers(ans) == ["York", "york", "City of York", "city of york"]
-    assert triviaqa_answers({"value": None, "aliases": ["Scorpio"], "normalized_aliases": ["scorpio"],
+    assert answers(ans) == ["York", "york", "City of York", "city of york"]
+    assert answers({"value": None, "aliases": ["Scorpio"], "normalized_aliases": ["scorpio"],
                              "normalized_value": None}) == ["Scorpio", "scorpio"]
 
 
@@ -80,51 +84,32 @@ def _table(n_van: int, n_idk: int) -> list[dict]:
              for i in range(n_idk)])
 
 
+def _select(name, table, n_van, n_idk, th, seed=0, keep_zero_flow=False, replace=False):
+    m = METHODS[name]
+    return construct.apply(m.select, m.TABLE, table, construct.Params(th, n_van, n_idk, keep_zero_flow, replace), seed)
+
+
 def test_draw_with_replacement_fills_the_count_from_what_there_is():
-    sel = construct.select("rait", _table(3, 2), 6, 4, construct.from_tau(0.5), seed=1, replace=True)
+    sel = _select("rait", _table(3, 2), 6, 4, construct.from_tau(0.5), seed=1, replace=True)
     man = sel.to_manifest()
     assert (man["n_vanilla"], man["n_idk"], man["shortfall"]) == (6, 4, {"vanilla": 0, "idk": 0})
     assert man["n_vanilla_unique"] <= 3 and man["n_idk_unique"] <= 2
     # ranked pick: long enough -> the top n, untouched; short -> n draws with replacement from it
-    ranked = construct.select("craft", _table(5, 1), 2, 3, construct.from_tau(0.5), replace=True,
+    ranked = _select("craft", _table(5, 1), 2, 3, construct.from_tau(0.5), replace=True,
                               keep_zero_flow=True)
     assert [r["id"] for r in ranked.rows if r["label"] == "vanilla"] == ["v4", "v3"]
     assert [r["id"] for r in ranked.rows if r["label"] == "idk"] == ["i0"] * 3
-    empty = construct.select("rait", _table(2, 0), 1, 3, construct.from_tau(0.5), replace=True)
+    empty = _select("rait", _table(2, 0), 1, 3, construct.from_tau(0.5), replace=True)
     assert empty.shortfall == {"vanilla": 0, "idk": 3}              # nothing to draw from stays short
 
 
 def test_without_replacement_a_short_pool_is_a_shortfall_not_an_error():
-    sel = construct.select("rait", _table(3, 1), 8, 2, construct.from_tau(0.5), seed=0)
+    sel = _select("rait", _table(3, 1), 8, 2, construct.from_tau(0.5), seed=0)
     assert sel.shortfall == {"vanilla": 5, "idk": 1}
     replace(PRESETS["smoke"].open, pool_size=10, n_van=40, n_idk=10)   # no longer a config error
 
 
 # ---------------------------------------------------------------- trained models reach the stages
-
-
-class FakeEngine:
-    """Deterministic answers; remembers the spec it was built from."""
-    made: list = []
-
-    def __init__(self, spec):
-        self.spec = spec
-        FakeEngine.made.append(spec)
-
-    def apply_template(self, user):
-        return str(user)
-
-    def generate(self, prompts, n=1, temperature=0.0, max_new_tokens=32, seed=0, desc=""):
-        return [["Paris"] * n for _ in prompts]
-
-    def option_logprobs(self, prompts, options):
-        return [[-1.0, -2.0, -3.0, -4.0][:len(options)] for _ in prompts]
-
-    def hidden_states(self, prompts):
-        return [[1.0, float(i)] for i, _ in enumerate(prompts)]
-
-    def close(self):
-        pass
 
 
 class FakeEncoder:
@@ -139,9 +124,8 @@ def _done(path: Path) -> None:
 
 @pytest.fixture
 def ctx(tmp_path, monkeypatch):
-    monkeypatch.setattr("harness.engines.make_engine", lambda kind, spec: FakeEngine(spec))
     monkeypatch.setattr(knowledge, "load_encoder", lambda: FakeEncoder())
-    FakeEngine.made = []
+    fake.LOADED.clear()
     items = [{"id": f"q{i}", "question": f"Capital {i}?", "aliases": ["Paris"], "answer": "Paris"}
              for i in range(3)]
     write_jsonl(tmp_path / "open" / "pool" / "items.jsonl", items)
@@ -163,7 +147,7 @@ def test_rehearsed_query_loads_what_the_rehearsal_wrote(ctx, mode):
     path = _trained(c.run_dir, "open/rehearse", mode)
     c.dir.mkdir(parents=True)
     pipeline.query_stage("open", rehearsed=True).run(c)
-    spec = FakeEngine.made[-1]
+    spec = fake.LOADED[-1]
     expected = {"full": (path, None), "lora": ("/models/base", path), "none": ("/models/base", None)}[mode]
     assert (spec.model, spec.adapter) == expected
     assert (c.dir / "knowledge.jsonl").exists()
@@ -178,7 +162,7 @@ def test_evaluation_loads_what_the_method_training_wrote(ctx, mode, monkeypatch)
     monkeypatch.setattr("harness.evaluate.evaluate", lambda engine, *a, **k: [{"engine": engine.spec.model}])
     c.dir.mkdir(parents=True)
     pipeline.eval_stage("craft", "refuse", "triviaqa", "open/craft/train").run(c)
-    spec = FakeEngine.made[-1]
+    spec = fake.LOADED[-1]
     expected = {"full": (path, None), "lora": ("/models/base", path), "none": ("/models/base", None)}[mode]
     assert (spec.model, spec.adapter) == expected
 
@@ -270,3 +254,26 @@ def test_qlora_without_cuda_stops_the_bench_before_its_first_stage(data_dir, tmp
                  "--data-dir", str(data_dir), "--out", str(tmp_path / "out")]) == 2
     assert "load_in_4bit (QLoRA" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_build_is_pure_and_crss_is_its_own_stage(ctx):
+    """The build stage reads tables and loads no model; CRSS loads M0 in a stage of its own."""
+    c = ctx("open/craft/build")
+    write_jsonl(c.run_dir / "open" / "query_m0" / "knowledge.jsonl",
+                [{"id": f"q{i}", "correctness": 1.0 if i == 0 else 0.2, "certainty": 1.0} for i in range(3)])
+    write_jsonl(c.run_dir / "open" / "query_rehearsed" / "knowledge.jsonl",
+                [{"id": f"q{i}", "correctness": 0.0, "certainty": 1.0} for i in range(3)])
+    for stage in ("open/query_m0", "open/query_rehearsed"):
+        _done(c.run_dir / stage)
+    craft = METHODS["craft"]
+    build, crss = [s for s in craft.stages("open") if s.name in ("open/craft/build", "open/craft/crss")]
+    c.dir.mkdir(parents=True)
+    build.run(c)
+    assert fake.LOADED == [] and not c.engines.alive
+    rows = read_jsonl(c.dir / "sft_data.jsonl")
+    assert [(r["id"], r["label"]) for r in rows] == [("q0", "vanilla"), ("q1", "idk"), ("q2", "idk")]
+    _done(c.dir)
+    k = ctx("open/craft/crss")
+    k.dir.mkdir(parents=True)
+    crss.run(k)
+    assert len(fake.LOADED) == 1 and read_json(k.dir / "crss.json")["n_idk"] == 2

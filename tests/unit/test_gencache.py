@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from harness.engines.hf import SeededSampler
-from harness.gencache import GenCache, model_id, sample_seed
+from harness.fingerprint import model_id
+from harness.gencache import GenCache, sample_seed
 
 P = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 16}
 

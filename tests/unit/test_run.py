@@ -122,7 +122,7 @@ def test_a_corrupted_stage_output_is_detected_and_recomputed(tmp_path, capsys):
 
 
 def test_big_files_are_fingerprinted_by_size_and_ends(tmp_path, monkeypatch):
-    import harness.run as run
+    import harness.fingerprint as run
     monkeypatch.setattr(run, "BIG", 10)
     f = tmp_path / "big.bin"
     f.write_bytes(b"x" * (20 << 20))
@@ -141,3 +141,34 @@ def test_one_process_per_run_directory(tmp_path):
                 pass
     with run_lock(tmp_path):                                    # released: usable again
         pass
+
+
+def test_a_changed_stage_version_reruns_the_stage_and_what_read_it(tmp_path, capsys):
+    ran = []
+
+    def a(ctx):
+        ran.append("a")
+        (ctx.dir / "out.txt").write_text(f"a{len(ran)}")
+
+    def b(ctx):
+        ran.append("b")
+        (ctx.dir / "out.txt").write_text((ctx.input("x/a") / "out.txt").read_text())
+
+    def c(ctx):                                    # reads nothing: stays done
+        ran.append("c")
+
+    make = _ctx_factory(tmp_path)
+    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1), Stage("c", c)], make)
+    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1), Stage("c", c)], make)
+    assert ran == ["a", "b", "c"]                                 # same versions: all skipped
+    (tmp_path / "x" / "a" / "stale.txt").write_text("left by version 1")
+    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 1), Stage("c", c)], make)
+    assert ran == ["a", "b", "c", "a", "b"]                       # a's code changed: a and its reader
+    assert not (tmp_path / "x" / "a" / "stale.txt").exists()      # rerun from an empty folder
+    err = " ".join(capsys.readouterr().err.split())
+    assert "code version changed (1 -> 2)" in err and "x/a, which it read, was recomputed" in err
+    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 3), Stage("c", c)], make)
+    assert ran[5:] == ["b"]                                       # only b's code changed
+    import json
+    done = json.loads((tmp_path / "x" / "b" / "DONE").read_text())
+    assert done["version"] == 3 and set(done["inputs"]) == {"x/a"}

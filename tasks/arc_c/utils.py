@@ -1,0 +1,22 @@
+"""ARC-Challenge: prompt, letter scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
+from harness.metrics import classify_choice, lm_eval_result
+from harness.prompts import LETTERS, question_text
+
+
+def doc_to_text(doc: dict, style: str = "basic", choice_prompt: str = "harness", **_) -> str:
+    return question_text({"question": doc["question"], "choices": doc["choices"]["text"]}, style, choice_prompt)
+
+
+def gold(doc: dict) -> str:
+    """The answer key as a letter A-E (a few ARC questions label their choices 1-4)."""
+    return LETTERS[list(doc["choices"]["label"]).index(doc["answerKey"])]
+
+
+def process_results(doc: dict, results: list, refusal: str = "broad", unparsed: str = "wrong", **_) -> dict:
+    return lm_eval_result(*classify_choice(results[0], gold(doc), LETTERS[:len(doc["choices"]["text"])],
+                                           refusal, unparsed))
+
+
+def to_item(split: str, index: int, row: dict) -> dict:
+    return {"id": row["id"], "question": row["question"], "choices": list(row["choices"]["text"]),
+            "gold": gold(row), "answer": gold(row), "subject": None}
