@@ -37,10 +37,10 @@ class Source:
     hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
 
 
-@lru_cache(maxsize=1)
-def task_manager():
+@lru_cache(maxsize=4)
+def task_manager(tasks_dir: Path = TASKS_DIR):
     from lm_eval.tasks import TaskManager
-    return TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    return TaskManager(include_path=str(tasks_dir), include_defaults=False)
 
 
 def _metadata(name: str, cfg: dict) -> dict:
@@ -53,11 +53,11 @@ def _metadata(name: str, cfg: dict) -> dict:
     return meta
 
 
-@lru_cache(maxsize=1)
-def registry() -> tuple[dict[str, TaskInfo], dict[str, Source]]:
-    """(TASKS, DATASETS), read from the task YAMLs that lm-eval's TaskManager finds in TASKS_DIR."""
+@lru_cache(maxsize=4)
+def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str, Source]]:
+    """(TASKS, DATASETS), read from the task YAMLs that lm-eval's TaskManager finds in tasks_dir."""
     tasks, datasets = {}, {}
-    entries = [(n, e) for n, e in task_manager().task_index.items() if e.yaml_path and n.startswith(PREFIX)]
+    entries = [(n, e) for n, e in task_manager(tasks_dir).task_index.items() if e.yaml_path and n.startswith(PREFIX)]
     for lm_name, entry in sorted(entries, key=lambda ne: ((ne[1].cfg.get("metadata") or {}).get("order", 99), ne[0])):
         folder = Path(entry.yaml_path).parent.name
         meta = _metadata(folder, entry.cfg)
