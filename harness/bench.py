@@ -30,9 +30,16 @@ def plan(methods: list[str], tasks: list[str]) -> list[Stage]:
     return stages
 
 
-def preflight(cfg: RunConfig, tasks: list[str]) -> None:
-    """What would fail hours in fails now: QLoRA (the paper preset's MCQA) without CUDA."""
+def preflight(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
+    """What would fail hours in fails now: QLoRA (the paper preset's MCQA) without CUDA; training
+    under an engine that has no model (the fake engine)."""
     from harness.sft import check_quantization
+    if not engine_entry(cfg.engine).loads_models:
+        trained = [m for m in methods for t in tasks if pipeline.trained_by(method(m).stages(task_info(t).kind))]
+        if trained:
+            raise ValueError(f"--engine {cfg.engine} has no model to train, but these methods train one: "
+                             f"{', '.join(dict.fromkeys(trained))}; "
+                             f"run untuned methods (init-basic, init-refuse) with it, or use --engine hf")
     for kind in sorted({task_info(t).kind for t in tasks}):
         d = cfg.domain(kind)
         check_quantization(d.rehearsal_sft)
@@ -58,7 +65,7 @@ def checked(methods: list[str], tasks: list[str]) -> list[str]:
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
           overwrite: bool = False) -> list[dict]:
     methods = checked(methods, tasks)
-    preflight(cfg, tasks)
+    preflight(cfg, methods, tasks)
     base = resolve(cfg.model) if engine_entry(cfg.engine).loads_models else cfg.model
     check_leaderboard_owner(out, config_hash(cfg), overwrite)
     run_dir = prepare_run_dir(cfg, out)
@@ -158,7 +165,7 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     for kind in sorted({task_info(t).kind for t in tasks}):
         lines += _domain_plan(cfg, kind, methods, run_dir)
     try:
-        preflight(cfg, tasks)
+        preflight(cfg, methods, tasks)
     except ValueError as err:
         lines.append(f"warning: the run would stop before its first stage: {err}")
     lines.append("test questions:")

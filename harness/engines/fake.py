@@ -22,8 +22,10 @@ from harness.engines.protocol import EngineSpec
 from harness.fingerprint import sha
 from harness.gencache import sample_seed
 
-DEFAULT_SCRIPT = {"rules": [{"when": ["Question:"], "answer": ["A", "B", "C", "D"]}],
-                  "default": ["I don't know.", "Paris", "1945"]}
+# Letters for MCQA prompts, a refusal where the prompt allows one, a guess otherwise (greedy: the first).
+DEFAULT_SCRIPT = {"rules": [{"when": ["Question:"], "answer": ["A", "B", "C", "D"]},
+                            {"when": ["only reply with 'I don't know'"], "answer": ["I don't know.", "Paris"]}],
+                  "default": ["Paris", "London", "1945"]}
 LOADED: list[EngineSpec] = []      # every spec a fake engine was made from, in order (for tests)
 
 

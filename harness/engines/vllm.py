@@ -93,8 +93,8 @@ class VLLMEngine:
     def _run(self, prompts: Sequence[str], params: list[SamplingParams], desc: str | None):
         outs = []
         for idx in over_batches(self.batches(prompts), len(prompts), desc):
-            outs = self.llm.generate(self._inputs([prompts[i] for i in idx]), params, use_tqdm=False,
-                                     lora_request=self.lora)
+            outs += self.llm.generate(self._inputs([prompts[i] for i in idx]), [params[i] for i in idx],
+                                      use_tqdm=False, lora_request=self.lora)
         # LLM.generate returns one RequestOutput per input, in input order.
         assert len(outs) == len(prompts)
         return outs

@@ -67,6 +67,7 @@ def test_unknown_model(finished, capsys, monkeypatch):
     refused(capsys, bench, out, "--engine", "hf", "--model", "org/never-downloaded",
             match="is a hub id but HF_HUB_OFFLINE is set")
     refused(capsys, bench, out, "--engine", "tgi", match="unknown engine 'tgi'; valid: hf, vllm, fake")
+    refused(capsys, bench, out, "--methods", "craft", match="--engine fake has no model to train, but these methods train one: craft;")
 
 
 @pytest.mark.parametrize("text, match", [
