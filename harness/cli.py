@@ -72,10 +72,11 @@ def _publish(args) -> None:
     from harness.publish import publish
     if args.resamples < 1:
         raise ValueError(f"--resamples must be positive, got {args.resamples}")
-    rows = publish(args.run_dirs, Path(args.out), n_resamples=args.resamples, seed=args.seed)
+    rows = publish(args.run_dirs, Path(args.out), n_resamples=args.resamples, seed=args.seed,
+                   references=tuple(_csv(args.compare)))
     tasks = sorted({r["task"] for r in rows})
     print(f"published {len(rows)} rows ({', '.join(tasks)}) to {args.out}: "
-          "leaderboard.md, leaderboard.csv, leaderboard.json, index.html, plots/")
+          "leaderboard.md, leaderboard.csv, leaderboard.json, comparisons.csv, comparisons.json, index.html, plots/")
 
 
 def _regress(args) -> int:
@@ -160,6 +161,8 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories (OUT/runs/<hash>)")
     pub.add_argument("--out", required=True, help="output directory")
     pub.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    pub.add_argument("--compare", default="rait,craft",
+                     help="reference methods of the paired differences beside each table ('' for none)")
     pub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     pub.set_defaults(func=_publish)
     r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")

@@ -8,7 +8,7 @@ from harness.io import read_json, read_jsonl, write_json, write_text
 from harness.metrics import record_groups, summarize
 
 COLUMNS = ["model", "method", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
-           "refusal_precision", "unparsed", "shortfall_van", "shortfall_idk", "preset", "run"]
+           "refusal_precision", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
 PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision"]
 
 
@@ -28,7 +28,24 @@ def row(run_dir: Path, model: str, preset: str, method: str, task: str, kind: st
     if manifest.exists():
         short = read_json(manifest)["shortfall"]
         out.update(shortfall_van=short["vanilla"], shortfall_idk=short["idk"])
+    trained = run_dir / layout.train(kind, method) / layout.TRAIN
+    if trained.exists():
+        # An empty constructed set leaves M0 as it is: scored as the untuned model, and flagged.
+        out["untrained"] = read_json(trained).get("mode") == "none"
     return {k: out.get(k) for k in COLUMNS}
+
+
+def shortfall_text(r: dict) -> str:
+    """`40/10`: vanilla/idk questions asked but not found; empty for untuned methods."""
+    return "" if r.get("shortfall_van") is None else f"{r['shortfall_van']}/{r['shortfall_idk']}"
+
+
+def flags_text(r: dict, short: bool = False) -> str:
+    """What makes a row unlike the others: trained on nothing (an empty constructed set), or short."""
+    flags = ["UNTRAINED" if short else "UNTRAINED (empty training set: scores are M0's)"] if r.get("untrained") else []
+    if not r.get("untrained") and (r.get("shortfall_van") or r.get("shortfall_idk")):
+        flags.append("short")
+    return "; ".join(flags)
 
 
 def _pct(v) -> str:
@@ -37,12 +54,11 @@ def _pct(v) -> str:
 
 def markdown(rows: list[dict]) -> str:
     head = ["model", "method", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
-            "shortfall (van/idk)"]
+            "shortfall (van/idk)", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        short = "" if r["shortfall_van"] is None else f"{r['shortfall_van']}/{r['shortfall_idk']}"
         cells = [r["model"], r["method"], r["task"], str(r["n"])] + [_pct(r[k]) for k in
-                 ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")] + [short]
+                 ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")] + [shortfall_text(r), flags_text(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n\nAll figures in %. THS against init-basic on the same questions.\n"
 
@@ -58,12 +74,17 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="RAIT leaderboard (%)")
-    for col in ["method", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful"]:
-        table.add_column(col, justify="left" if col in ("method", "task") else "right")
+    for col in ["method", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "short", "flags"]:
+        table.add_column(col, justify="left" if col in ("method", "task", "flags") else "right",
+                         min_width=9 if col == "flags" else None)
     for r in rows:
         table.add_row(r["method"], r["task"], str(r["n"]),
-                      *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")])
-    Console().print(table)
+                      *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")],
+                      shortfall_text(r), flags_text(r, short=True), style="red" if r.get("untrained") else None)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)         # a log or a pipe: no terminal width to fit, keep every column
+    console.print(table)
 
 
 # ---------------------------------------------------------------- published leaderboard (with CIs)
@@ -84,13 +105,17 @@ def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """(header, row key) of a published table; preset and run only when rows come from several runs."""
     cols = [("model", "model"), ("method", "method"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
             ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
-            ("truthfulness", "truthfulness")]
+            ("truthfulness", "truthfulness"), ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
     if len({r["run"] for r in rows}) > 1:
         cols += [("preset", "preset"), ("run", "run")]
     return cols
 
 
 def cell_text(r: dict, key: str) -> str:
+    if key == "shortfall":
+        return shortfall_text(r)
+    if key == "flags":
+        return flags_text(r)
     if key in ("pc", "pw", "pr", "ths"):
         return ci_text(r, key)
     if key in PERCENT:
@@ -112,8 +137,46 @@ def by_task(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def publish_markdown(rows: list[dict], footer: str) -> str:
-    """One table per task with 95% CIs, the best THS of each task in bold."""
+# ---------------------------------------------------------------- paired differences
+
+COMPARE_HEAD = [("ΔTHS", "ths"), ("ΔPc", "pc"), ("ΔPw", "pw"), ("Δover-refusal", "over_refusal")]
+COMPARE_NOTE = ("Paired differences: method minus reference on the same questions, in percentage points, "
+                "with the 95% paired-bootstrap interval and the two-sided bootstrap p-value.")
+
+
+def _signed(v) -> str:
+    return "n/a" if v is None else f"{100 * v:+.1f}"
+
+
+def diff_text(c: dict, metric: str) -> str:
+    """`+2.0 [-1.0, +5.0] p=0.21`, or the difference alone where no interval exists."""
+    d = c.get(f"{metric}_diff")
+    if d is None or c.get(f"{metric}_lo") is None:
+        return _signed(d)
+    return f"{_signed(d)} [{_signed(c[f'{metric}_lo'])}, {_signed(c[f'{metric}_hi'])}] p={c[f'{metric}_p']:.2f}"
+
+
+def compare_flags(c: dict, rows: list[dict]) -> str:
+    """An untrained side makes a comparison meaningless: say which."""
+    by = {(r["run"], r["method"], r["task"]): r for r in rows}
+    bad = [m for m in (c["method"], c["reference"]) if (by.get((c["run"], m, c["task"])) or {}).get("untrained")]
+    return f"UNTRAINED: {', '.join(bad)}" if bad else ""
+
+
+def compare_markdown(comps: list[dict], rows: list[dict]) -> list[str]:
+    if not comps:
+        return []
+    head = ["method", "vs"] + [h for h, _ in COMPARE_HEAD] + ["flags"]
+    lines = ["Paired differences (percentage points):", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in comps:
+        cells = [c["method"], c["reference"]] + [diff_text(c, k) for _, k in COMPARE_HEAD] + [compare_flags(c, rows)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def publish_markdown(rows: list[dict], footer: str, comps: list[dict] = ()) -> str:
+    """One table per task with 95% CIs, the best THS of each task in bold, then the task's paired
+    differences against the references."""
     lines = ["# RAIT leaderboard", ""]
     cols = publish_columns(rows)
     for task, task_rows in by_task(rows).items():
@@ -123,6 +186,7 @@ def publish_markdown(rows: list[dict], footer: str) -> str:
             if is_best_ths(r, task_rows):
                 cells[[k for _, k in cols].index("ths")] = f"**{cell_text(r, 'ths')}**"
             lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", f"![{task}: THS plane](plots/{task}_ths_plane.svg) "
-                      f"![{task}: Pc, Pw, Pr](plots/{task}_bars.svg)", ""]
+        lines += [""] + compare_markdown([c for c in comps if c["task"] == task], rows)
+        lines += [f"![{task}: THS plane](plots/{task}_ths_plane.svg) "
+                  f"![{task}: Pc, Pw, Pr](plots/{task}_bars.svg)", ""]
     return "\n".join(lines) + "\n" + footer.rstrip() + "\n"

@@ -13,10 +13,11 @@ from pathlib import Path
 from harness import __version__, layout
 from harness.evaluate import task_info, tasks
 from harness.io import read_json, write_json, write_text
-from harness.leaderboard import (PUBLISH_COLUMNS, by_task, cell_text, is_best_ths, publish_columns,
-                                 publish_markdown, row)
+from harness.io import read_jsonl
+from harness.leaderboard import (COMPARE_HEAD, COMPARE_NOTE, PUBLISH_COLUMNS, by_task, cell_text, compare_flags,
+                                 diff_text, is_best_ths, publish_columns, publish_markdown, row)
 from harness.plots import task_plots
-from harness.stats import ci_rows
+from harness.stats import COMPARE_METRICS, ci_rows, paired_differences
 from harness.methods import METHODS
 from harness.metrics import REFERENCE
 
@@ -60,22 +61,54 @@ def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict
     return [{k: r.get(k) for k in PUBLISH_COLUMNS} for r in merged]
 
 
-def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
-    """Merge run directories into one published leaderboard under `out_dir`; return its rows."""
+COMPARE_COLUMNS = ["run", "task", "method", "reference"] + [
+    f"{m}_{k}" for m in COMPARE_METRICS for k in ("diff", "lo", "hi", "p")]
+
+
+def run_comparisons(run_dir: Path, references: list[str], n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Each method's paired-bootstrap difference from each reference (THS, Pc, Pw, over-refusal) on
+    every task of the run where both were evaluated; a reference the run lacks is skipped."""
+    run_dir = Path(run_dir).resolve()
+    pairs = discover(run_dir)
+    have, run = set(pairs), read_json(run_dir / layout.CONFIG).get("hash", run_dir.name)
+    out = []
+    for m, t in pairs:
+        for ref in references:
+            if m == ref or m == REFERENCE or (ref, t) not in have:
+                continue
+            recs = [read_jsonl(layout.records(run_dir, x, t)) for x in (m, ref, REFERENCE)]
+            diffs = paired_differences(*recs, COMPARE_METRICS, n_resamples, seed)
+            out.append({"run": run, "task": t, "method": m, "reference": ref,
+                        **{f"{metric}_{'p' if k == 'p_value' else k}": v
+                           for metric, d in diffs.items() for k, v in d.items()}})
+    return out
+
+
+def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 0,
+            references: tuple[str, ...] = ("rait", "craft")) -> list[dict]:
+    """Merge run directories into one published leaderboard under `out_dir`; return its rows.
+    Paired differences against `references` go beside each task's table and into comparisons.*."""
     import pandas as pd
     dirs = list(dict.fromkeys(Path(d).resolve() for d in run_dirs))   # the same run once
     if not dirs:
         raise ValueError("no run directories given")
+    unknown = [r for r in references if r not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown reference method {unknown[0]!r} for --compare; valid: {', '.join(METHODS)}")
     rows = [r for d in dirs for r in run_rows(d, n_resamples, seed)]
     task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows}, tasks()))}
     rows.sort(key=lambda r: task_rank[r["task"]])                      # stable: run, method order kept
+    comps = [c for d in dirs for c in run_comparisons(d, list(references), n_resamples, seed)]
+    comps.sort(key=lambda c: task_rank[c["task"]])
     out_dir = Path(out_dir)
     task_plots(rows, out_dir / "plots")
-    notes = footer(dirs, n_resamples, seed)
+    notes = footer(dirs, n_resamples, seed) + ([COMPARE_NOTE] if comps else [])
     write_json(out_dir / "leaderboard.json", rows)
     write_text(out_dir / "leaderboard.csv", pd.DataFrame(rows, columns=PUBLISH_COLUMNS).to_csv(index=False))
-    write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes)))
-    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots"))
+    write_json(out_dir / "comparisons.json", comps)
+    write_text(out_dir / "comparisons.csv", pd.DataFrame(comps, columns=COMPARE_COLUMNS).to_csv(index=False))
+    write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps))
+    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps))
     return rows
 
 
@@ -138,7 +171,7 @@ _JS = """
 })();
 """
 
-_TEXT_KEYS = {"model", "method", "preset", "run"}
+_TEXT_KEYS = {"model", "method", "preset", "run", "shortfall", "flags"}
 
 
 def _cell(r: dict, key: str, best: bool) -> str:
@@ -164,14 +197,26 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def page(rows: list[dict], notes: list[str], plots_dir: Path) -> str:
+def _compare_table(comps: list[dict], rows: list[dict]) -> str:
+    if not comps:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["method", "vs", *(h for h, _ in COMPARE_HEAD), "flags"])
+    body = "\n".join("<tr>" + "".join(f'<td class="text">{html.escape(c[k])}</td>' for k in ("method", "reference"))
+                     + "".join(f"<td>{html.escape(diff_text(c, k))}</td>" for _, k in COMPARE_HEAD)
+                     + f'<td class="text">{html.escape(compare_flags(c, rows))}</td></tr>' for c in comps)
+    return (f'<p>Paired differences (percentage points):</p>\n<table class="comparisons">\n'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n")
+
+
+def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] = ()) -> str:
     """One self-contained page: inline CSS and script, plots as base64 PNG, nothing fetched."""
     cols = publish_columns(rows)
     sections = []
     for task, task_rows in by_task(rows).items():
         t = html.escape(task)
         sections.append(
-            f'<section id="task-{t}">\n<h2>{t}</h2>\n{_table(task_rows, cols)}\n<figure>'
+            f'<section id="task-{t}">\n<h2>{t}</h2>\n{_table(task_rows, cols)}\n'
+            f'{_compare_table([c for c in comps if c["task"] == task], rows)}<figure>'
             f'{_img(plots_dir / f"{task}_ths_plane.png", f"{task}: THS plane")}'
             f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n</section>')
     foot = "".join(f"<p>{html.escape(n).replace('`', '')}</p>" for n in notes)

@@ -57,6 +57,9 @@ def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int 
     return out
 
 
+COMPARE_METRICS = ("ths", "pc", "pw", "over_refusal")     # the published paired differences
+
+
 def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict],
                      base_records: Sequence[dict], metric: str, n_resamples: int = 1000,
                      seed: int = 0, level: float = 0.95) -> dict:
@@ -68,38 +71,51 @@ def paired_bootstrap(records_a: Sequence[dict], records_b: Sequence[dict],
     observed sign (capped at 1; 1 when the observed difference is 0). Resamples where the
     metric is undefined for either method (THS with no reference error) are skipped.
     """
+    return paired_differences(records_a, records_b, base_records, (metric,), n_resamples, seed, level)[metric]
+
+
+def paired_differences(records_a: Sequence[dict], records_b: Sequence[dict], base_records: Sequence[dict],
+                       metrics: Sequence[str] = COMPARE_METRICS, n_resamples: int = 1000, seed: int = 0,
+                       level: float = 0.95) -> dict[str, dict]:
+    """paired_bootstrap of several metrics from one set of resamples (each metric's result is the
+    one paired_bootstrap gives it alone: the same seed draws the same question indices)."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be positive, got {n_resamples!r}")
     if {r["id"] for r in records_a} != {r["id"] for r in records_b}:
         raise ValueError("the two methods were not evaluated on the same questions")
     a, b, base = aligned(records_a, records_b, base_records)
-    if metric not in summarize(a, base):
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(summarize(a, base))}")
+    known = summarize(a, base)
+    for metric in metrics:
+        if metric not in known:
+            raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(known)}")
     groups = record_groups(records_a)          # MMLU subjects under the code's macro average
-    diff = _diff(a, b, base, metric, np.arange(len(a)), groups)
-    if diff is None:
-        return {"diff": None, "lo": None, "hi": None, "p_value": None}
+    observed = _diffs(a, b, base, metrics, np.arange(len(a)), groups)
     rng = np.random.default_rng(seed)
-    diffs = []
+    resampled: dict[str, list[float]] = {m: [] for m in metrics}
     for _ in range(n_resamples):
-        d = _diff(a, b, base, metric, rng.integers(0, len(a), size=len(a)), groups)
-        if d is not None:
-            diffs.append(d)
-    if not diffs:
-        return {"diff": diff, "lo": None, "hi": None, "p_value": None}
+        for m, d in _diffs(a, b, base, metrics, rng.integers(0, len(a), size=len(a)), groups).items():
+            if d is not None:
+                resampled[m].append(d)
     tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(diffs, [tail, 100 - tail])
-    return {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": _p_value(diff, np.array(diffs))}
+    out = {}
+    for m in metrics:
+        diff, diffs = observed[m], resampled[m]
+        if diff is None or not diffs:
+            out[m] = {"diff": diff, "lo": None, "hi": None, "p_value": None}
+            continue
+        lo, hi = np.percentile(diffs, [tail, 100 - tail])
+        out[m] = {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": _p_value(diff, np.array(diffs))}
+    return out
 
 
-def _diff(a: list[str], b: list[str], base: list[str], metric: str, idx: np.ndarray,
-          groups: list[str] | None = None) -> float | None:
+def _diffs(a: list[str], b: list[str], base: list[str], metrics: Sequence[str], idx: np.ndarray,
+           groups: list[str] | None = None) -> dict[str, float | None]:
     pick = idx.tolist()
     base_s = [base[i] for i in pick]
     g = [groups[i] for i in pick] if groups is not None else None
-    va = summarize([a[i] for i in pick], base_s, g)[metric]
-    vb = summarize([b[i] for i in pick], base_s, g)[metric]
-    return None if va is None or vb is None else va - vb
+    va = summarize([a[i] for i in pick], base_s, g)
+    vb = summarize([b[i] for i in pick], base_s, g)
+    return {m: None if va[m] is None or vb[m] is None else va[m] - vb[m] for m in metrics}
 
 
 def _p_value(diff: float, diffs: np.ndarray) -> float:

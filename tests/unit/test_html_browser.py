@@ -51,8 +51,13 @@ class _Tables(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "table":
+        if tag == "table" and "sortable" not in a.get("class", ""):
+            self.skip = True
+        elif tag == "table":
+            self.skip = False
             self.tables.append({"types": [], "rows": []})
+        elif getattr(self, "skip", False):
+            return
         elif tag == "th":
             self.tables[-1]["types"].append(a["data-type"])
         elif tag == "tr" and self.tables[-1]["types"]:

@@ -24,15 +24,20 @@ def published(tmp_path):
     return tmp_path / "pub", rows
 
 
-def _tables(md: str) -> dict[str, list[str]]:
-    """Task -> its table body lines."""
-    out, task = {}, None
+def _tables(md: str, first: str = "| model") -> dict[str, list[str]]:
+    """Task -> the body lines of its table whose header starts with `first` (the leaderboard's, or
+    "| method | vs" for the paired differences)."""
+    out, task, inside = {}, None, False
     for line in md.splitlines():
         if line.startswith("## "):
-            task = line[3:]
+            task, inside = line[3:], False
             out[task] = []
-        elif task and line.startswith("| ") and not line.startswith("| model"):
-            out[task].append(line)
+        elif task and line.startswith("| "):
+            inside = inside if not line.startswith(("| model", "| method | vs")) else line.startswith(first)
+            if inside and not line.startswith(first):
+                out[task].append(line)
+        else:
+            inside = False if not line.startswith("|") else inside
     return out
 
 
@@ -87,7 +92,8 @@ def test_html_is_self_contained_with_rows_plots_and_sorting(published):
     out, rows = published
     page = (out / "index.html").read_text()
     assert page.count('<table class="leaderboard sortable">') == 2
-    assert page.count("<tr><td") == len(rows)
+    assert page.count("<tr><td") == len(rows) + 2 * 1       # + per task: init-refuse against craft
+    assert page.count('<table class="comparisons">') == 2
     assert 'data-sort="init-refuse">init-refuse</td>' in page
     imgs = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)">', page)
     assert [alt for alt, _ in imgs] == ["triviaqa: THS plane", "triviaqa: Pc, Pw, Pr by method",
@@ -138,5 +144,51 @@ def test_cli_publish(tmp_path, capsys):
     assert "published 3 rows (triviaqa)" in capsys.readouterr().out
     assert "50 resamples, seed 1" in (out / "leaderboard.md").read_text()
     assert {p.name for p in out.iterdir()} == {"leaderboard.md", "leaderboard.csv", "leaderboard.json",
+                                               "comparisons.csv", "comparisons.json",
                                                "index.html", "plots"}
     assert main(["leaderboard", "publish", str(run_dir), "--out", str(out), "--resamples", "0"]) == 2
+
+
+def test_comparisons_are_the_paired_bootstrap_of_the_records(published, tmp_path):
+    from harness.io import read_jsonl
+    from harness.leaderboard import diff_text
+    from harness.stats import paired_bootstrap
+    out, _ = published
+    comps = json.loads((out / "comparisons.json").read_text())
+    assert [(c["task"], c["method"], c["reference"]) for c in comps] == [
+        ("triviaqa", "init-refuse", "craft"), ("mmlu", "init-refuse", "craft")]   # rait: not in the run
+    run = tmp_path / "results" / "runs" / "aaaaaaaaaaaa"
+    recs = [read_jsonl(run / "eval" / m / "triviaqa" / "records.jsonl") for m in ("init-refuse", "craft", "init-basic")]
+    for metric in ("ths", "pc", "pw", "over_refusal"):
+        want = paired_bootstrap(*recs, metric, n_resamples=200, seed=0)
+        got = comps[0]
+        assert (got[f"{metric}_diff"], got[f"{metric}_lo"], got[f"{metric}_hi"], got[f"{metric}_p"]) == (
+            want["diff"], want["lo"], want["hi"], want["p_value"])
+    md = (out / "leaderboard.md").read_text()
+    line = _tables(md, "| method | vs")["triviaqa"][0]
+    assert line.startswith("| init-refuse | craft | " + diff_text(comps[0], "ths"))
+    assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] p=\d\.\d\d", line)
+    with open(out / "comparisons.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+
+
+def test_shortfall_and_untrained_are_flagged_in_every_table(tmp_path, capsys):
+    from harness.leaderboard import markdown, print_table
+    run_dir = make_run(tmp_path / "results", tasks={"triviaqa": 20})
+    write_json(run_dir / "open" / "craft" / "build" / "manifest.json",
+               {"n_vanilla": 0, "n_idk": 0, "shortfall": {"vanilla": 40, "idk": 10}})
+    write_json(run_dir / "open" / "craft" / "train" / "train.json", {"mode": "none", "examples": 0})
+    rows = publish([run_dir], tmp_path / "pub", n_resamples=20)
+    craft = next(r for r in rows if r["method"] == "craft")
+    assert craft["untrained"] is True and (craft["shortfall_van"], craft["shortfall_idk"]) == (40, 10)
+    assert next(r for r in rows if r["method"] == "init-refuse")["untrained"] is None
+    md = (tmp_path / "pub" / "leaderboard.md").read_text()
+    craft_line = next(line for line in _tables(md)["triviaqa"] if "| craft |" in line)
+    assert "| 40/10 | UNTRAINED (empty training set: scores are M0's) |" in craft_line
+    assert "UNTRAINED: craft" in _tables(md, "| method | vs")["triviaqa"][0]
+    page = (tmp_path / "pub" / "index.html").read_text()
+    assert "UNTRAINED (empty training set" in page and ">40/10</td>" in page
+    assert "UNTRAINED" in markdown(rows) and "40/10" in markdown(rows)
+    print_table(rows)
+    terminal = capsys.readouterr().out
+    assert "UNTRAINED" in terminal and "40/10" in terminal
