@@ -93,15 +93,26 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
 
 # ---------------------------------------------------------------- --dry-run: the plan, nothing heavy
 
-def _steps(rows: int, sft, est_tokens: float) -> str:
-    """Optimizer steps of one SFT stage: epochs x ceil(sequences / global batch). With packing the
-    sequence count comes from an estimate of the tokens (about 4 characters a token)."""
+def sequences(rows: int, sft, est_tokens: float) -> int:
+    """Training sequences of one SFT stage: the rows, or with packing an estimate from the tokens
+    (about 4 characters a token)."""
     import math
-    batch = sft.batch_size * sft.grad_accum
     if sft.packing:
-        seqs = max(1, math.ceil(rows * est_tokens / sft.max_length)) if rows else 0
-        return f"~{sft.epochs * math.ceil(seqs / batch)} (~{seqs} packed sequences of {sft.max_length} tokens)"
-    return str(sft.epochs * math.ceil(rows / batch))
+        return max(1, math.ceil(rows * est_tokens / sft.max_length)) if rows else 0
+    return rows
+
+
+def optimizer_steps(rows: int, sft, est_tokens: float = 64.0) -> int:
+    """Optimizer steps of one SFT stage: epochs x ceil(sequences / global batch)."""
+    import math
+    return sft.epochs * math.ceil(sequences(rows, sft, est_tokens) / (sft.batch_size * sft.grad_accum))
+
+
+def _steps(rows: int, sft, est_tokens: float) -> str:
+    steps = optimizer_steps(rows, sft, est_tokens)
+    if sft.packing:
+        return f"~{steps} (~{sequences(rows, sft, est_tokens)} packed sequences of {sft.max_length} tokens)"
+    return str(steps)
 
 
 def _mean_tokens(items: list[dict]) -> float:

@@ -1,4 +1,4 @@
-"""harness bench | construct | train | leaderboard publish | regress | ls"""
+"""harness bench | plan | construct | train | leaderboard publish | regress | ls"""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +11,11 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _bench(args) -> None:
-    from harness.bench import bench
+def _run_config(args):
+    """The RunConfig and method list of `bench` and `plan` arguments."""
     from harness.config import RunConfig, preset
-    from harness.models import DEFAULT_MODEL
     from harness.methods import METHODS
+    from harness.models import DEFAULT_MODEL
     methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
@@ -23,6 +23,24 @@ def _bench(args) -> None:
                     cache=not args.no_cache, train_launcher=args.train_launcher)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
+    return cfg, methods
+
+
+def _plan(args) -> None:
+    from harness.io import write_json
+    from harness.plan import lines, plan
+    if args.sample < 2:
+        raise ValueError(f"--sample must be at least 2, got {args.sample}")
+    cfg, methods = _run_config(args)
+    result = plan(cfg, methods, _csv(args.tasks), sample=args.sample)
+    print("\n".join(lines(result)))
+    if args.json:
+        write_json(args.json, result)
+
+
+def _bench(args) -> None:
+    from harness.bench import bench
+    cfg, methods = _run_config(args)
     if args.dry_run:
         from harness.bench import dry_run
         print("\n".join(dry_run(cfg, methods, _csv(args.tasks), Path(args.out))))
@@ -113,33 +131,44 @@ def _ls(args) -> None:
     print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
 
 
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments `bench` and `plan` share."""
+    p.add_argument("--methods", default="init-basic,init-refuse", help="comma list, or 'all'")
+    p.add_argument("--tasks", default="triviaqa,mmlu")
+    p.add_argument("--model", default=None, help="alias, hub id or local directory")
+    p.add_argument("--preset", default="smoke")
+    p.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
+    p.add_argument("--out", default="results")
+    p.add_argument("--limit", type=int, default=None, help="test questions per task")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engine", default="hf", help="hf, vllm, or fake (scripted answers, no model; see harness ls)")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
+    p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
+    p.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
+    p.add_argument("--train-launcher", default=None,
+                   help="run SFT as a subprocess under this launcher, e.g. 'torchrun --nproc_per_node 8' "
+                        "or 'accelerate launch --num_processes 8' (default: in process)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write OUT/cache (generations and trained models)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Refusal-aware instruction tuning benchmark")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="run methods on tasks and write a leaderboard")
-    b.add_argument("--methods", default="init-basic,init-refuse", help="comma list, or 'all'")
-    b.add_argument("--tasks", default="triviaqa,mmlu")
-    b.add_argument("--model", default=None, help="alias, hub id or local directory")
-    b.add_argument("--preset", default="smoke")
-    b.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
-    b.add_argument("--out", default="results")
-    b.add_argument("--limit", type=int, default=None, help="test questions per task")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--engine", default="hf", help="hf, vllm, or fake (scripted answers, no model; see harness ls)")
-    b.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
-    b.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
-    b.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
-    b.add_argument("--train-launcher", default=None,
-                   help="run SFT as a subprocess under this launcher, e.g. 'torchrun --nproc_per_node 8' "
-                        "or 'accelerate launch --num_processes 8' (default: in process)")
+    _run_arguments(b)
     b.add_argument("--overwrite", action="store_true",
                    help="replace OUT/leaderboard.json even if it belongs to another config's run")
-    b.add_argument("--no-cache", action="store_true",
-                   help="do not read or write OUT/cache (generations and trained models)")
     b.add_argument("--dry-run", action="store_true",
                    help="print the stages (done or to run), queries, SFT rows and steps, and test "
                         "questions, without loading a model")
     b.set_defaults(func=_bench)
+    pl = sub.add_parser("plan", help="query a pilot sample with M0 and predict the bench: candidate sets, "
+                                     "shortfalls, degenerate comparisons, wall time")
+    _run_arguments(pl)
+    pl.add_argument("--sample", type=int, default=64, help="pilot questions per domain (seeded)")
+    pl.add_argument("--json", default=None, help="also write the plan as JSON to this file")
+    pl.set_defaults(func=_plan)
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True,
                    help="a method with a selection rule (`harness ls`: rait, corcer-rait, craft-wo-cer, craft, ...)")

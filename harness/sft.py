@@ -265,7 +265,8 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     report = {"mode": cfg.mode, "path": str(final), "examples": len(examples), "sequences": len(sequences),
               "steps": int(result.global_step), "train_loss": float(result.training_loss),
               "processes": int(args.world_size), "global_batch": cfg.batch_size * cfg.grad_accum,
-              "seconds": round(time.time() - start, 3)}
+              "seconds": round(time.time() - start, 3),
+              "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 3)}
     if trainer.is_world_process_zero():
         shutil.rmtree(checkpoints, ignore_errors=True)  # only now: the final model is in place
         write_json(out_dir / "train.json", report)

@@ -87,3 +87,20 @@ def test_another_test_sample_reuses_the_trained_models(run, data_dir):
         report = read_json(run_dir / stage / "train.json")
         assert report["mode"] == "none" or report.get("reused"), stage
     assert read_json(run_dir / "open" / "rehearse" / "train.json").get("reused")
+
+
+def test_plan_on_the_whole_pool_predicts_the_bench_candidate_sets(run, data_dir):
+    """`harness plan` with a pilot as large as the tiny pool queries exactly what the bench queried,
+    so its candidate counts are the build manifests'; and it measures an SFT step on the real model."""
+    from harness.plan import plan
+    _, run_dir, _ = run
+    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
+    result = plan(cfg, ["craft", "rait"], ["triviaqa", "mmlu"], sample=12)
+    for kind in ("open", "choice"):
+        r = result["domains"][kind]
+        man = read_json(run_dir / kind / "rait" / "build" / "manifest.json")
+        assert (r["candidates"]["vanilla"]["pilot"], r["candidates"]["idk"]["pilot"]) == (
+            man["n_van_candidates"], man["n_idk_candidates"])
+        assert r["methods"]["rait"]["shortfall"] == {"vanilla": man["shortfall"]["vanilla"], "idk": man["shortfall"]["idk"]}
+        assert r["seconds"]["sft_step"] > 0 and r["eval_rate"] > 0
+    assert result["total_seconds"] > 0
