@@ -11,6 +11,10 @@ Measures, each from a fresh output directory (no cache carried between measureme
   2. methods: wall time of `--methods all` over `--methods craft` (shared stages run once).
   3. scaling: CRaFT's wall time at 100, 200 and 400 train questions (goal: linear growth).
   4. rerun: a second identical bench in the same output directory (seconds, identical leaderboard).
+  5. stop: questions/s of the knowledge query (the smoke preset's OEQA query with the code's 50-token
+     whole answers) and of evaluation (TriviaQA through lm-eval, the smoke preset's 32 tokens), with
+     sequences ending at their stop strings and without (the same code with the stops dropped), and
+     whether what the harness keeps (extracted answers, records) is the same.
 Every bench runs in its own process; its peak RSS and per-stage wall times (timings.json) are kept.
 """
 from __future__ import annotations
@@ -93,8 +97,10 @@ def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_s
             times.append(time.time() - start)
         return result, min(times)
 
-    rows, t_query = best_of_two(lambda: knowledge.query_open(engine, items, n, 0.7, 16, seed=0,
-                                                             encoder=encoder, multiturn=True))
+    from harness.config import PRESETS
+    d = replace(PRESETS["smoke"].open, n_samples=n, temperature=0.7, query_max_new_tokens=16, fewshot_multiturn=True)
+    rows, t_query = best_of_two(lambda: knowledge.query_open(engine, items, d, 0, PRESETS["smoke"].scoring,
+                                                             encoder=encoder))
 
     tok, hf_model = engine.tok, engine.model
     generated = 0
@@ -121,6 +127,56 @@ def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_s
             "raw_questions_per_s": round(n_questions / t_raw, 2)}
 
 
+class NoStop:
+    """An engine with its stop strings dropped: the same code path, generating to the token budget."""
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def generate(self, prompts, *args, stop=(), **kwargs):
+        return self.engine.generate(prompts, *args, **kwargs)
+
+
+def stop_savings(model: str, data_dir: str, n_questions: int, batch_size: int) -> dict:
+    """Questions/s of the knowledge query and of evaluation with and without stop strings."""
+    import tempfile
+    from harness import knowledge
+    from harness.config import PRESETS
+    from harness.data import load_items, load_rows
+    from harness.engines.hf import HFEngine
+    from harness.engines.protocol import EngineSpec
+    from harness.evaluate import evaluate
+    from harness.io import write_jsonl
+    smoke = PRESETS["smoke"]
+    d = replace(smoke.open, query_max_new_tokens=50, query_answer="whole")
+    engine = HFEngine(EngineSpec(model=model, batch_size=batch_size))    # bf16, no cache
+    encoder = knowledge.load_encoder()
+    pool = load_items("triviaqa", "train", data_dir)[:n_questions]
+    tests = load_items("triviaqa", "validation", data_dir)[:n_questions]
+    report = {"questions": n_questions, "query": {}, "evaluation": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        rows_file = Path(tmp) / "rows.jsonl"
+        write_jsonl(rows_file, load_rows("triviaqa", "validation", data_dir)[:n_questions])
+        knowledge.query_open(engine, pool[:4], d, 0, smoke.scoring, encoder=encoder)      # warm-up
+        kept = {}
+        for name, eng in (("without_stop", NoStop(engine)), ("with_stop", engine)):
+            start = time.time()
+            table = knowledge.query_open(eng, pool, d, 0, smoke.scoring, encoder=encoder)
+            report["query"][f"{name}_questions_per_s"] = round(n_questions / (time.time() - start), 3)
+            start = time.time()
+            records = evaluate(eng, "triviaqa", tests, rows_file, "refuse", 32, smoke.scoring)
+            report["evaluation"][f"{name}_questions_per_s"] = round(n_questions / (time.time() - start), 3)
+            kept[name] = ([r["samples"] for r in table], [(r["answer"], r["class"]) for r in records])
+    report["query"]["same_extracted_samples"] = kept["with_stop"][0] == kept["without_stop"][0]
+    report["evaluation"]["same_records"] = kept["with_stop"][1] == kept["without_stop"][1]
+    for part in ("query", "evaluation"):
+        r = report[part]
+        r["speedup"] = round(r["with_stop_questions_per_s"] / r["without_stop_questions_per_s"], 2)
+    return report
+
+
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_child":
         _child_bench(json.loads(sys.argv[2]))
@@ -131,7 +187,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("HARNESS_DATA_DIR", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int, default=50, help="test questions per task in the bench runs")
-    ap.add_argument("--only", default="engine,methods,scaling,rerun")
+    ap.add_argument("--only", default="engine,methods,scaling,rerun,stop")
     args = ap.parse_args()
     from harness.models import resolve
     out = Path(args.out)
@@ -184,6 +240,10 @@ def main() -> None:
         report["scaling"] = scaling
         print("scaling steps:", scaling["step_100_200_s"], scaling["step_200_400_s"],
               "linearity (1.0 = linear):", scaling["linearity"], flush=True)
+        save()
+    if "stop" in only:
+        report["stop"] = stop_savings(resolve(args.model), args.data_dir, 64, args.batch_size)
+        print("stop strings:", json.dumps(report["stop"]), flush=True)
         save()
     print(f"wrote {out / 'perf.json'}")
 

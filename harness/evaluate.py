@@ -69,8 +69,12 @@ def engine_lm(engine: Engine, max_new_tokens: int):
             prompts = [engine.apply_template(c) for c in contexts]
             self.prompts.update(zip(contexts, prompts))
             limit = max(int(k.get("max_gen_toks", max_new_tokens)) for k in kwargs)
+            # The answers are cut at the task's `until`; generation may stop there, where every request
+            # shares the same stops (a stop one request lacks would cut its answer short).
+            stops = {tuple(k.get("until", [])) for k in kwargs}
+            stop = list(next(iter(stops))) if len(stops) == 1 else []
             outs = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=min(limit, max_new_tokens),
-                                   desc="evaluate")
+                                   desc="evaluate", stop=stop)
             return [_truncate(o[0], k.get("until", [])).strip() for o, k in zip(outs, kwargs)]
 
         def loglikelihood(self, requests, disable_tqdm: bool = False):

@@ -34,13 +34,16 @@ class CachingEngine:
         self.cache.close()
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate",
+                 stop: Sequence[str] = ()) -> list[list[str]]:
         greedy = temperature <= 0
         params = {"temperature": 0.0 if greedy else temperature, "top_p": 1.0, "max_new_tokens": max_new_tokens}
+        if stop:
+            params["stop"] = list(stop)           # the stored text ends near a stop string
         # The n greedy answers are one answer: cache it once, under seed 0.
         key_seed, key_n = (0, 1) if greedy else (seed, n)
         out = self._cached(prompts, params, key_seed, key_n, desc, lambda todo: self.engine.generate(
-            todo, n=key_n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, desc=None))
+            todo, n=key_n, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, desc=None, stop=stop))
         return [o * n if greedy else o for o in out]
 
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],

@@ -66,7 +66,8 @@ class FakeEngine:
         return default if isinstance(default, list) else [default]
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = None) -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = None,
+                 stop: Sequence[str] = ()) -> list[list[str]]:
         out = []
         for p in prompts:
             answers = self._answers(p)

@@ -126,24 +126,29 @@ class HFEngine:
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate",
+                 stop: Sequence[str] = ()) -> list[list[str]]:
         """n completions per prompt. Sample k of a prompt is drawn with its own generator, seeded
         from (seed, prompt, k), so it is the same whichever batch it lands in."""
         greedy = temperature <= 0
         rows = 1 if greedy else n            # the n greedy completions are one
         out: list[list[str]] = [[] for _ in prompts]
         for idx in over_batches(self.batches(prompts, rows), len(prompts), desc):
-            texts = self._generate_batch([prompts[i] for i in idx], rows, temperature, max_new_tokens, seed)
+            texts = self._generate_batch([prompts[i] for i in idx], rows, temperature, max_new_tokens, seed, stop)
             for j, i in enumerate(idx):
                 out[i] = texts[j * rows:(j + 1) * rows]
         return [o * n if greedy else o for o in out]
 
     def _generate_batch(self, prompts: list[str], n: int, temperature: float, max_new_tokens: int,
-                        seed: int) -> list[str]:
+                        seed: int, stop: Sequence[str] = ()) -> list[str]:
         enc = self._encode(prompts)
         ids, mask = enc["input_ids"], enc["attention_mask"]
         kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tok.pad_token_id,
                       do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            # Each sequence ends at its stop string (transformers' StopStringCriteria); the batch
+            # runs until its last sequence ends, no longer to the full token budget.
+            kwargs.update(stop_strings=list(stop), tokenizer=self.tok)
         if temperature > 0:
             seeds = [sample_seed(seed, p, k) for p in prompts for k in range(n)]
             kwargs["logits_processor"] = LogitsProcessorList(

@@ -33,9 +33,11 @@ class Engine(Protocol):
         given exactly one group computes it as one."""
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate",
+                 stop: Sequence[str] = ()) -> list[list[str]]:
         """n completions per prompt; greedy when temperature == 0; sample k of a prompt depends only
-        on (seed, prompt, k), never on the other prompts of its batch."""
+        on (seed, prompt, k), never on the other prompts of its batch. A sequence may end once its text
+        holds one of `stop` (a saving, not a cut: the text may run on past it, callers cut)."""
 
     def option_logprobs(self, prompts: Sequence[str], options: Sequence[str],
                         desc: str | None = "score options") -> list[list[float]]:

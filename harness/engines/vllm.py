@@ -100,7 +100,8 @@ class VLLMEngine:
         return outs
 
     def generate(self, prompts: Sequence[str], n: int = 1, temperature: float = 0.0,
-                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate") -> list[list[str]]:
+                 max_new_tokens: int = 32, seed: int = 0, desc: str | None = "generate",
+                 stop: Sequence[str] = ()) -> list[list[str]]:
         """n completions per prompt; a prompt's request seed comes from (seed, prompt), so its
         samples do not depend on the other prompts."""
         if not prompts:
@@ -110,7 +111,7 @@ class VLLMEngine:
         per_request = 1 if greedy else n
         sampling = [SamplingParams(n=per_request, temperature=0.0 if greedy else temperature, top_p=1.0,
                                    top_k=0,  # 0 disables top-k in this vLLM (-1 is also accepted)
-                                   max_tokens=max_new_tokens,
+                                   max_tokens=max_new_tokens, stop=list(stop) or None,
                                    seed=None if greedy else sample_seed(seed, p) % (2**31 - 1))
                     for p in prompts]
         # With a seed, vLLM gives sample k the seed + k; order samples by their index.
