@@ -33,12 +33,10 @@ def whole_answer(text: str) -> str:
 
 
 EXTRACT = {"whole": whole_answer, "first_line": first_line}
-# Where a sample may stop without changing what EXTRACT takes from it: whole_answer cuts at the first
-# occurrence of the shot instruction whenever it occurs, so stopping at it (exact case: the first
-# exact-case occurrence is at or after the first case-blind one) leaves the extraction as it was.
-# Not at "question:" (whole_answer prefers a later instruction), and not for first_line (a leading
-# newline would stop a sample before its line).
-QUERY_STOPS = {"whole": [SHOT_INSTRUCTION], "first_line": []}
+# The knowledge query passes no stop string. Stopping at the shot instruction would leave whole_answer's
+# extraction unchanged, but measured on SmolLM2-135M (ci/bench_perf.py, 64 questions x 6 samples) it
+# saved nothing and cost ~10% (0.88x, 0.90x in either order): a chat model ends its turn with its
+# end-of-turn token, which already ends the sample, and the stop check runs on every step.
 
 
 def sample_correctness(samples: Sequence[str], aliases: Sequence[str], correctness: str = "strict",
@@ -71,8 +69,7 @@ def query_open(engine: Engine, items: Sequence[dict], d, seed: int, scoring, enc
     as the run scores (scoring.correctness, scoring.refusal); `d` is the domain's DomainConfig."""
     prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=d.fewshot_multiturn)) for it in items]
     raw = engine.generate(prompts, n=d.n_samples, temperature=d.temperature,
-                          max_new_tokens=d.query_max_new_tokens, seed=seed, desc="knowledge query (sampling)",
-                          stop=QUERY_STOPS[d.query_answer])
+                          max_new_tokens=d.query_max_new_tokens, seed=seed, desc="knowledge query (sampling)")
     answers = [[EXTRACT[d.query_answer](s) for s in per] for per in raw]
     encoder = encoder or load_encoder()
     flat = encoder.encode([a for per in answers for a in per], batch_size=256, convert_to_numpy=True)

@@ -55,12 +55,11 @@ def test_shared_prefill_matches_plain_sampling(base, tmp_path):
 
 
 def test_stop_strings_end_sequences_without_changing_what_callers_keep(base, data_dir):
-    """Greedy evaluation answers cut at "\\n\\n" and whole-answer knowledge samples are the same with
-    and without stopping at the stop strings (per sequence, in a mixed batch)."""
-    from harness import knowledge
+    """Greedy evaluation answers cut at "\\n\\n" and sampled answers cut at their stops are the same
+    with and without stopping at the stop strings (per sequence, in a mixed batch)."""
     from harness.data import load_items
     from harness.evaluate import _truncate
-    from harness.prompts import open_fewshot, question_text
+    from harness.prompts import SHOT_INSTRUCTION, open_fewshot, question_text
     e = HFEngine(EngineSpec(model=base, dtype="float32", batch_size=8))
     items = load_items("triviaqa", "train", data_dir)[:6]
     prompts = [e.apply_template(question_text(it, "basic")) for it in items]
@@ -69,6 +68,7 @@ def test_stop_strings_end_sequences_without_changing_what_callers_keep(base, dat
     assert [_truncate(a[0], ["\n\n"]) for a in plain] == [_truncate(a[0], ["\n\n"]) for a in stopped]
     shots = [e.apply_template(open_fewshot(it["question"], multiturn=False)) for it in items]
     kw = dict(n=2, temperature=1.0, max_new_tokens=40, seed=3)
-    whole = [[knowledge.whole_answer(s) for s in per] for per in e.generate(shots, **kw)]
-    cut = e.generate(shots, stop=knowledge.QUERY_STOPS["whole"], **kw)
-    assert whole == [[knowledge.whole_answer(s) for s in per] for per in cut]
+    stop = ["\n", SHOT_INSTRUCTION]
+    whole = [[_truncate(s, stop) for s in per] for per in e.generate(shots, **kw)]
+    cut = e.generate(shots, stop=stop, **kw)
+    assert whole == [[_truncate(s, stop) for s in per] for per in cut]

@@ -90,10 +90,7 @@ def test_query_open_with_a_fake_engine():
              {"id": "q2", "question": "Capital of Mars?", "aliases": ["Olympus"]}]
     eng = FakeEngine(scripted=[["Paris\nQuestion: x", "Paris", "Lyon"], ["Paris", "Lyon", "Nice"]])
     rows = k.query_open(eng, items, OPEN, 0, STRICT, encoder=FakeEncoder())
-    assert eng.calls == [(2, 3, 1.0, ())]                   # first_line: no stop (a leading newline)
-    k.query_open(eng, items, replace(OPEN, query_answer="whole"), 0, STRICT, encoder=FakeEncoder())
-    # whole answers may stop at the shot instruction, where whole_answer cuts them anyway
-    assert eng.calls[-1] == (2, 3, 1.0, ("Answer the following question as simple as possible.",))
+    assert eng.calls == [(2, 3, 1.0, ())]
     assert rows[0]["samples"] == ["Paris", "Paris", "Lyon"]
     assert rows[0]["correctness"] == pytest.approx(2 / 3) and rows[1]["correctness"] == 0.0
     assert rows[0]["certainty"] == pytest.approx(1 / 3) and rows[1]["certainty"] == pytest.approx(1 / 3)
@@ -129,13 +126,3 @@ def test_code_choice_query_raw_entropy_without_chat_template():
     assert seen[0] == ("There is a single choice question about law. Answer the question by replying A, B, C "
                        "or D.\nQuestion: Q\nA. w\nB. x\nC. y\nD. z\nAnswer: ")
 
-
-@pytest.mark.parametrize("text", [
-    "Paris", "Paris\nAnswer the following question as simple as possible. Who?",
-    "Paris\nQuestion: x\nANSWER THE FOLLOWING QUESTION AS SIMPLE AS POSSIBLE. y\nAnswer the following question as simple as possible.",
-    "Paris\nQuestion: then\nAnswer the following question as simple as possible. z"])
-def test_stopping_at_the_query_stop_leaves_the_extraction_unchanged(text):
-    """A sample that stopped right after its first stop string extracts as the whole sample does."""
-    for stop in k.QUERY_STOPS["whole"]:
-        stopped = text[:text.index(stop) + len(stop)] if stop in text else text
-        assert k.whole_answer(stopped) == k.whole_answer(text)
