@@ -7,12 +7,12 @@ from harness import layout, pipeline
 from harness.config import RunConfig
 from harness.evaluate import task_info
 from harness.io import read_json, write_json
+from harness.engines.registry import engine_entry
 from harness.leaderboard import print_table, row, write
 from harness.metrics import REFERENCE
-from harness.engines.registry import engine_entry
 from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
-                         prepare_run_dir, run_lock, run_stages, unique)
+                         prepare_run_dir, run_lock, run_stages, stale, unique)
 from harness.methods import method
 
 
@@ -62,11 +62,17 @@ def checked(methods: list[str], tasks: list[str]) -> list[str]:
     return methods
 
 
+def resolve_model(cfg: RunConfig) -> str:
+    """What the engines load: the resolved hub id or directory; for an engine without a model (the
+    fake engine) its script, as given."""
+    return resolve(cfg.model) if engine_entry(cfg.engine).loads_models else cfg.model
+
+
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
           overwrite: bool = False) -> list[dict]:
     methods = checked(methods, tasks)
     preflight(cfg, methods, tasks)
-    base = resolve(cfg.model) if engine_entry(cfg.engine).loads_models else cfg.model
+    base = resolve_model(cfg)
     check_leaderboard_owner(out, config_hash(cfg), overwrite)
     run_dir = prepare_run_dir(cfg, out)
     console.print(f"run directory: {run_dir}")
@@ -156,7 +162,6 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
 
 
 def _done(run_dir: Path, stage: Stage) -> bool:
-    from harness.run import stale
     return (run_dir / stage.name / layout.DONE).exists() and not stale(run_dir, stage.name, stage.version)
 
 

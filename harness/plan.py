@@ -10,12 +10,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness import construct, knowledge, pipeline
+from harness import construct, knowledge, layout, pipeline
+from harness.bench import checked, optimizer_steps, preflight, resolve_model
+from harness.bench import plan as bench_stages
 from harness.config import RunConfig
-from harness.data import load_items
-from harness.evaluate import task_info
+from harness.data import load_items, load_rows
+from harness.engines.protocol import EngineSpec
+from harness.engines.registry import engine_entry, make_engine
+from harness.evaluate import task_info, test_split
 from harness.methods import method
 from harness.paths import data_dir
+from harness.prompts import question_text
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -116,7 +121,6 @@ def _query(engine, cfg: RunConfig, kind: str, items: list[dict]) -> tuple[list[d
 
 def _eval_rate(engine, cfg: RunConfig, kind: str, items: list[dict]) -> float:
     """Greedy test-time answers per second (the evaluation's work), on pilot questions."""
-    from harness.prompts import question_text
     p = cfg.preset
     limit = p.eval_max_new_tokens_open if kind == "open" else p.eval_max_new_tokens_choice
     prompts = [engine.apply_template(question_text(it, "refuse", p.scoring.choice_prompt)) for it in items]
@@ -129,8 +133,6 @@ def _eval_rate(engine, cfg: RunConfig, kind: str, items: list[dict]) -> float:
 def _step_seconds(cfg: RunConfig, base: str, kind: str, items: list[dict], work: Path) -> float | None:
     """Seconds per optimizer step of the method SFT (one step on one global batch of pilot rows,
     the trainer's own time, model loading excluded); None where the engine has no model."""
-    from harness.engines.registry import engine_entry
-    from harness.prompts import question_text
     from harness.sft import train
     if not engine_entry(cfg.engine).loads_models:
         return None
@@ -144,14 +146,11 @@ def _step_seconds(cfg: RunConfig, base: str, kind: str, items: list[dict], work:
 
 def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict) -> dict:
     """Seconds of the whole bench by part, from the pilot's measured rates."""
-    from harness.bench import optimizer_steps
-    from harness.data import load_rows
-    from harness.evaluate import test_split
     parts = {}
     for kind, r in reports.items():
         d, names = cfg.domain(kind), {s.name for m in methods for s in method(m).stages(kind)}
         per_q = r["seconds"]["query_per_question"]
-        queries = sum(name in names for name in (f"{kind}/query_m0", f"{kind}/query_rehearsed"))
+        queries = sum(name in names for name in (layout.query(kind), layout.query(kind, rehearsed=True)))
         parts[f"{kind}: knowledge queries ({queries} x {r['pool']} questions)"] = queries * r["pool"] * per_q
         step = r["seconds"]["sft_step"]
         if step is None:
@@ -159,12 +158,11 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
             continue
         steps = sum(optimizer_steps(sum(min(v["asked"][k], v["candidates"][k]) for k in v["asked"]), d.sft)
                     for v in r["methods"].values())
-        if f"{kind}/rehearse" in names:
+        if layout.rehearse(kind) in names:
             steps += optimizer_steps(min(d.rehearsal_size, r["pool"]), d.rehearsal_sft)
         parts[f"{kind}: SFT (~{steps} optimizer steps)"] = steps * step
     n_methods = len(methods)
-    from harness.bench import plan as stages_of
-    loads = sum(1 for s in stages_of(methods, tasks) if s.name.split("/")[-1] in (
+    loads = sum(1 for s in bench_stages(methods, tasks) if s.name.split("/")[-1] in (
         "query_m0", "query_rehearsed", "rehearse", "crss", "train")) + n_methods
     parts[f"model loading (~{loads} loads)"] = loads * max(r["seconds"]["load"] for r in reports.values())
     for t in tasks:
@@ -176,30 +174,34 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
     return {k: round(v) for k, v in parts.items()}
 
 
+def _measure(cfg: RunConfig, base: str, pilots: dict) -> dict:
+    """M0 loaded once: each domain's pilot knowledge table, query seconds per question and greedy
+    answers per second, and the load's seconds. No generation cache: the pilot measures speed."""
+    start = time.time()
+    engine = make_engine(cfg.engine, EngineSpec(model=base, dtype=cfg.dtype, batch_size=cfg.batch_size,
+                                                trust_remote_code=cfg.trust_remote_code))
+    load = time.time() - start
+    try:
+        return {kind: (*_query(engine, cfg, kind, items), _eval_rate(engine, cfg, kind, items), load)
+                for kind, (items, _) in pilots.items()}
+    finally:
+        engine.close()
+
+
 def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64) -> dict:
     """Query `sample` pool questions per domain with M0 and report what the full bench would build."""
     import tempfile
-    from harness.bench import checked, preflight
-    from harness.engines.protocol import EngineSpec
-    from harness.engines.registry import engine_entry, make_engine
-    from harness.models import resolve
+    from harness.run import release_memory
     methods = checked(methods, tasks)
     preflight(cfg, [], tasks)             # QLoRA without CUDA; the pilot trains nothing an engine lacks
-    base = resolve(cfg.model) if engine_entry(cfg.engine).loads_models else cfg.model
+    base = resolve_model(cfg)
+    pilots = {kind: _pilot_items(cfg, kind, sample) for kind in sorted({task_info(t).kind for t in tasks})}
+    measured = _measure(cfg, base, pilots)
+    release_memory()                      # the query model goes before the SFT pilot loads its own
     reports = {}
     with tempfile.TemporaryDirectory(prefix="harness-plan-") as work:
-        for kind in sorted({task_info(t).kind for t in tasks}):
-            items, pool = _pilot_items(cfg, kind, sample)
-            # No generation cache: the pilot measures throughput, and cached answers would hide it.
-            start = time.time()
-            engine = make_engine(cfg.engine, EngineSpec(model=base, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                                        trust_remote_code=cfg.trust_remote_code))
-            load = time.time() - start
-            try:
-                rows, per_question = _query(engine, cfg, kind, items)
-                rate = _eval_rate(engine, cfg, kind, items)
-            finally:
-                engine.close()
+        for kind, (items, pool) in pilots.items():
+            rows, per_question, rate, load = measured[kind]
             report = analyse(rows, cfg.domain(kind), pool, methods, kind)
             report["seconds"] = {"load": round(load, 2), "query_per_question": round(per_question, 4),
                                  "sft_step": _step_seconds(cfg, base, kind, items, Path(work))}

@@ -10,6 +10,7 @@ from harness import construct, knowledge, pipeline
 from harness.config import PRESETS, RunConfig, SFTConfig
 from harness.engines import fake
 from harness.methods import METHODS
+from test_construct import select as _select
 from harness.tasks import module
 
 answers = module("triviaqa").answers
@@ -82,11 +83,6 @@ def _table(n_van: int, n_idk: int) -> list[dict]:
              for i in range(n_van)] +
             [{"id": f"i{i}", "correctness": 0.0, "certainty": float(i), "correctness_rehearsal": 0.0}
              for i in range(n_idk)])
-
-
-def _select(name, table, n_van, n_idk, th, seed=0, keep_zero_flow=False, replace=False):
-    m = METHODS[name]
-    return construct.apply(m.select, m.TABLE, table, construct.Params(th, n_van, n_idk, keep_zero_flow, replace), seed)
 
 
 def test_draw_with_replacement_fills_the_count_from_what_there_is():
