@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from harness import layout, pipeline
 from harness.config import RunConfig
@@ -16,18 +17,33 @@ from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owne
 from harness.methods import method
 
 
-def plan(methods: list[str], tasks: list[str]) -> list[Stage]:
-    """Tests first, then training per domain, then evaluation grouped by model (fewer reloads)."""
+def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,)) -> list[Stage]:
+    """Tests first, then training per domain (a trained method once per training seed, on the same
+    constructed set), then evaluation grouped by model (fewer reloads). `seeds` are label seeds
+    (RunConfig.label_seed: None for the data seed)."""
     kinds = sorted({task_info(t).kind for t in tasks})
     stages = [pipeline.test_stage(t) for t in tasks]
     for kind in kinds:
         for m in methods:
-            stages += method(m).stages(kind)
+            own = method(m).stages(kind)
+            trained = pipeline.trained_by(own)
+            stages += [s for s in own if s.name != trained]
+            stages += [pipeline.for_seed(s, seed) for s in own if s.name == trained for seed in seeds]
     for m in methods:
-        for t in tasks:
-            trained = pipeline.trained_by(method(m).stages(task_info(t).kind))
-            stages.append(pipeline.eval_stage(m, method(m).STYLE, t, trained))
+        for seed in seeds:
+            for t in tasks:
+                trained = pipeline.trained_by(method(m).stages(task_info(t).kind))
+                if trained or seed == seeds[0]:      # an untuned method has one model, not one a seed
+                    stages.append(pipeline.eval_stage(layout.seeded(m, seed if trained else None), method(m).STYLE,
+                                                      t, layout.seeded(trained, seed) if trained else None))
     return stages
+
+
+def labels(cfg: RunConfig, m: str, task: str) -> list[str]:
+    """The leaderboard labels of a method on a task: one per training seed if it trains, else one."""
+    if pipeline.trained_by(method(m).stages(task_info(task).kind)) is None:
+        return [m]
+    return [layout.seeded(m, cfg.label_seed(s)) for s in cfg.seeds]
 
 
 def preflight(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
@@ -80,7 +96,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     cache = out / "cache" if cfg.cache else None
     with run_lock(run_dir):
         try:
-            times = run_stages(plan(methods, tasks),
+            times = run_stages(plan(methods, tasks, [cfg.label_seed(s) for s in cfg.seeds]),
                                lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
         finally:
             engines.close()
@@ -90,8 +106,8 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
             console.print(f"generation cache: {stats['hits']} prompts reused, {stats['misses']} generated"
                           f"{corrupt} ({cache / 'generations.sqlite'})")
-    rows = [row(run_dir, cfg.model, cfg.preset.name, m, t, task_info(t).kind, REFERENCE)
-            for t in tasks for m in methods]
+    rows = [row(run_dir, cfg.model, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
+            for t in tasks for m in methods for label in labels(cfg, m, t)]
     write(rows, out)
     print_table(rows)
     return rows
@@ -157,7 +173,8 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
         else:
             rows, note = d.n_van + d.n_idk, "asked; the build may fall short"
         lines.append(f"  {m} SFT ({d.sft.mode}{', 4-bit' if d.sft.load_in_4bit else ''}, lr {d.sft.lr:g}): "
-                     f"{rows} rows ({note}), {_steps(rows, d.sft, est)} optimizer steps")
+                     f"{rows} rows ({note}), {_steps(rows, d.sft, est)} optimizer steps"
+                     + (f", x {len(cfg.seeds)} training seeds" if len(cfg.seeds) > 1 else ""))
     return lines
 
 
@@ -173,8 +190,9 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     from harness.paths import data_dir
     methods = checked(methods, tasks)
     run_dir = layout.run_dir(out, config_hash(cfg))
-    stages = unique(plan(methods, tasks))
-    lines = [f"dry run: {cfg.preset.name} preset, model {cfg.model}, engine {cfg.engine}, seed {cfg.seed}",
+    stages = unique(plan(methods, tasks, [cfg.label_seed(s) for s in cfg.seeds]))
+    lines = [f"dry run: {cfg.preset.name} preset, model {cfg.model}, engine {cfg.engine}, data seed {cfg.seed}, "
+             f"training seeds {','.join(map(str, cfg.seeds))}",
              f"run directory: {run_dir}{'' if run_dir.exists() else ' (new)'}",
              f"stages ({len(stages)}):"]
     lines += [f"  [{'done' if _done(run_dir, s) else 'run '}] {s.name}" for s in stages]
@@ -188,6 +206,6 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     for t in tasks:
         info, split = task_info(t), test_split(t, cfg.preset.scoring)
         total = len(load_rows(info.dataset, split, data_dir(cfg.data_dir)))
-        n = total if cfg.n_test is None else min(cfg.n_test, total)
+        n = total if cfg.test_size(t) is None else min(cfg.test_size(t), total)
         lines.append(f"  {t}: {n} of {total} ({info.dataset}/{split}) x {len(methods)} methods, greedy")
     return lines

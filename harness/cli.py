@@ -11,6 +11,18 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _seeds(value: str | None) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    try:
+        seeds = tuple(int(v) for v in _csv(value))
+    except ValueError:
+        raise ValueError(f"--seeds must be comma-separated non-negative integers, e.g. 0,1,2; got {value!r}") from None
+    if not seeds:
+        raise ValueError("--seeds is empty; give e.g. 0,1,2, or leave it out for the data seed alone")
+    return seeds
+
+
 def _run_config(args):
     """The RunConfig and method list of `bench` and `plan` arguments."""
     from harness.config import RunConfig, preset
@@ -20,7 +32,8 @@ def _run_config(args):
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
-                    cache=not args.no_cache, train_launcher=args.train_launcher)
+                    cache=not args.no_cache, train_launcher=args.train_launcher,
+                    train_seeds=_seeds(args.seeds))
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     return cfg, methods
@@ -97,6 +110,12 @@ def _publish(args) -> None:
           "leaderboard.md, leaderboard.csv, leaderboard.json, comparisons.csv, comparisons.json, index.html, plots/")
 
 
+def _analyse(args) -> None:
+    from harness.analysis import analyse
+    page = analyse(Path(args.run_dir), Path(args.published), Path(args.out or args.published))
+    print(f"wrote {page}, analysis.md, analysis.json and plots/")
+
+
 def _regress(args) -> int:
     from harness import regress
     from harness.io import read_json, write_json
@@ -140,7 +159,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
     p.add_argument("--out", default="results")
     p.add_argument("--limit", type=int, default=None, help="test questions per task")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="data seed: pool sample, knowledge samples, test questions, draws, rehearsal")
+    p.add_argument("--seeds", default=None,
+                   help="training seeds of the trained methods, e.g. 0,1,2: each trains on the same "
+                        "constructed set and is evaluated on the same questions (default: the data seed)")
     p.add_argument("--engine", default="hf", help="hf, vllm, or fake (scripted answers, no model; see harness ls)")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
@@ -194,6 +217,12 @@ def parser() -> argparse.ArgumentParser:
                      help="reference methods of the paired differences beside each table ('' for none)")
     pub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     pub.set_defaults(func=_publish)
+    an = lb_sub.add_parser("analyse", help="what a run's numbers rest on: the pool's knowledge, the flow, each "
+                                           "method's selection, CRSS, over-refusal (plots and one page)")
+    an.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (OUT/runs/<hash>)")
+    an.add_argument("--published", required=True, help="the directory `leaderboard publish` wrote for this run")
+    an.add_argument("--out", default=None, help="output directory (default: --published)")
+    an.set_defaults(func=_analyse)
     r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")
     r.add_argument("--baseline", required=True, help="baseline JSON (e.g. ci/baseline.json)")
     r.add_argument("--results", required=True, help="leaderboard.json of the run to check")

@@ -120,11 +120,15 @@ class Preset:
     eval_max_new_tokens_open: int = 32
     eval_max_new_tokens_choice: int = 8
     scoring: Scoring = field(default_factory=lambda: Scoring())
+    n_test_tasks: dict = field(default_factory=dict)    # task -> test questions, overriding n_test
 
     def __post_init__(self):
         _positive(self, "eval_max_new_tokens_open", "eval_max_new_tokens_choice")
         if self.n_test is not None:
             _positive(self, "n_test")
+        for task, n in self.n_test_tasks.items():
+            if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"n_test_tasks.{task} must be a positive integer, got {n!r}")
 
 
 def _paper() -> Preset:
@@ -203,11 +207,34 @@ PRESETS = {
 PRESETS = {"tiny": _tiny(PRESETS["smoke"]), **PRESETS}
 
 
+def _study(smoke: Preset) -> Preset:
+    """The CPU study (`make study`, leaderboards/study/): OEQA only, TriviaQA in-domain and NQ out of
+    domain, sized with `harness plan` so that no method falls short and every candidate set holds at
+    least twice what is drawn (MCQA is at chance for SmolLM2-135M and left out).
+
+    The pilot (`make study-plan`: 300 pool questions, seed 0, 2 cores) measured M0's correctness mu
+    over 3 samples at T=0.7 as 281 questions at 0, 9 at 1/3, 5 at 2/3 and 5 at 1: 10 of 300 (3.3%)
+    vanilla candidates (mu >= 0.51), so ~80 in a pool of 2,400 (95% Wilson interval 43-145), and ~2,320
+    idk candidates. Vanilla candidates are the scarce side: N_van = 24 keeps the expected set at 3.3x
+    what is drawn (a pilot-based standard deviation of ~22 leaves about a 7% chance of falling under 2x),
+    while idk rows, plentiful, are drawn at 40 so that 3 epochs of 64 rows (24 steps) teach the refusal.
+    The paper's 4:1 vanilla:idk assumes a model that knows most of its pool; this one knows 3%.
+    3 samples instead of 5: mu = 0.5 cannot occur with an odd count, and the query (0.41 s a question
+    at 3 samples, 0.59 at 5) is a third of the run. Measured rates: greedy answers 7.5/s, one SFT step
+    2.3 s."""
+    open_ = replace(smoke.open, pool_size=2400, n_van=24, n_idk=40, n_samples=3, rehearsal_size=100,
+                    sft=replace(_CPU_SFT, epochs=3), rehearsal_sft=replace(_CPU_SFT, epochs=3))
+    return replace(smoke, name="study", open=open_, n_test=1000, n_test_tasks={"nq": 500})
+
+
+PRESETS["study"] = _study(PRESETS["smoke"])
+
+
 @dataclass(frozen=True)
 class RunConfig:
     model: str
     preset: Preset
-    seed: int = 0
+    seed: int = 0                           # the data seed: pool, samples, test questions, draws, rehearsal
     limit: int | None = None                # overrides preset.n_test
     engine: str = "hf"
     dtype: str = "bfloat16"                 # inference dtype; also bf16 autocast in SFT
@@ -217,10 +244,34 @@ class RunConfig:
     data_dir: str | None = None
     cache: bool = True                      # reuse generations and trained models from OUT/cache
     train_launcher: str | None = None       # e.g. "torchrun --nproc_per_node 8"; the global batch stays
+    # Training seeds of the RAIT models (LoRA init, data order, dropout), each trained on the same
+    # constructed set and evaluated on the same questions; () is the data seed alone. Not part of the
+    # identity: each seed's models live in the run under their own labels (layout.seeded).
+    train_seeds: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if len(set(self.train_seeds)) != len(self.train_seeds):
+            raise ValueError(f"training seeds must be distinct, got {list(self.train_seeds)}")
+        if any(not isinstance(s, int) or s < 0 for s in (self.seed, *self.train_seeds)):
+            raise ValueError(f"seeds must be non-negative integers, got seed {self.seed!r}, "
+                             f"training seeds {list(self.train_seeds)}")
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The training seeds to run, the data seed when none were given."""
+        return self.train_seeds or (self.seed,)
+
+    def label_seed(self, seed: int) -> int | None:
+        """The seed a label carries: none for the data seed (runs without --seeds keep their names)."""
+        return None if seed == self.seed else seed
 
     @property
     def n_test(self) -> int | None:
         return self.limit if self.limit is not None else self.preset.n_test
+
+    def test_size(self, task: str) -> int | None:
+        """Test questions of a task: --limit, else the preset's for this task, else its n_test."""
+        return self.limit if self.limit is not None else self.preset.n_test_tasks.get(task, self.preset.n_test)
 
     def domain(self, kind: str) -> DomainConfig:
         return self.preset.open if kind == "open" else self.preset.choice
@@ -228,9 +279,11 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
         d = dataclasses.asdict(self)
-        for key in ("batch_size", "data_dir", "limit", "cache", "train_launcher"):
+        for key in ("batch_size", "data_dir", "limit", "cache", "train_launcher", "train_seeds"):
             d.pop(key)
         d["n_test"] = self.n_test
+        if not d["preset"]["n_test_tasks"]:
+            del d["preset"]["n_test_tasks"]      # absent when unused: earlier runs keep their hash
         return d
 
 

@@ -5,8 +5,13 @@ files the leaderboard, the statistics and publishing read.
     OUT/runs/<hash>/timings.json                     seconds and peak RSS of each stage that ran
     OUT/runs/<hash>/<kind>/pool|query_m0|rehearse|query_rehearsed/
     OUT/runs/<hash>/<kind>/<method>/build|crss|train/
+    OUT/runs/<hash>/<kind>/<method>/train@seed<s>/   the same training set under training seed s
     OUT/runs/<hash>/tests/<task>/                    the test questions
-    OUT/runs/<hash>/eval/<method>/<task>/records.jsonl
+    OUT/runs/<hash>/eval/<label>/<task>/records.jsonl
+
+A label is a method, or `<method>@seed<s>` for a model trained under a training seed s other than
+the run's data seed (config `seed`: pool, samples, test questions, draws, rehearsal); an unsuffixed
+trained method was trained under the data seed, so runs without --seeds keep their layout.
     OUT/leaderboard.json|csv|md                      the last bench's table
     OUT/cache/                                       generations and trained models, shared by runs
 """
@@ -40,8 +45,26 @@ def crss(kind: str, method: str) -> str:
     return f"{kind}/{method}/crss"
 
 
-def train(kind: str, method: str) -> str:
-    return f"{kind}/{method}/train"
+def train(kind: str, method: str, seed: int | None = None) -> str:
+    return seeded(f"{kind}/{method}/train", seed)
+
+
+SEED_MARK = "@seed"
+
+
+def seeded(name: str, seed: int | None) -> str:
+    """A stage or method name under a training seed (unchanged for None: the data seed)."""
+    return name if seed is None else f"{name}{SEED_MARK}{seed}"
+
+
+def parse_label(label: str) -> tuple[str, int | None]:
+    """`craft@seed1` -> ("craft", 1); `craft` -> ("craft", None)."""
+    method, mark, seed = label.partition(SEED_MARK)
+    if not mark:
+        return label, None
+    if not seed.isdigit():
+        raise ValueError(f"malformed method label {label!r}: expected <method>{SEED_MARK}<integer>")
+    return method, int(seed)
 
 
 def tests(task: str) -> str:
@@ -61,7 +84,7 @@ def records(run_dir: Path, method: str, task: str) -> Path:
 
 
 def all_records(run_dir: Path) -> list[tuple[str, str]]:
-    """(method, task) of every records file of a run."""
+    """(label, task) of every records file of a run (labels: see the module docstring)."""
     return sorted((p.parent.parent.name, p.parent.name) for p in Path(run_dir).glob(f"eval/*/*/{RECORDS}"))
 
 

@@ -7,31 +7,35 @@ from harness import layout
 from harness.io import read_json, read_jsonl, write_json, write_text
 from harness.metrics import record_groups, summarize
 
-COLUMNS = ["model", "method", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
+COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
            "refusal_precision", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
 PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision"]
 
 
-def row(run_dir: Path, model: str, preset: str, method: str, task: str, kind: str,
+def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str,
         reference: str) -> dict:
-    """Metrics of one (method, task), computed from its records and the reference's, by question id."""
-    records = read_jsonl(layout.records(run_dir, method, task))
+    """Metrics of one (label, task), computed from its records and the reference's, by question id.
+    `method` is the label (`craft@seed1`: layout.parse_label); `seed` the training seed of a trained
+    method (the run's data seed when the label has none), None for an untuned one."""
+    method, label_seed = layout.parse_label(label)
+    records = read_jsonl(layout.records(run_dir, label, task))
     base = {r["id"]: r["class"] for r in read_jsonl(layout.records(run_dir, reference, task))}
     missing = [r["id"] for r in records if r["id"] not in base]
     if missing:
         raise ValueError(f"{reference} has no record for {len(missing)} questions of {task}, e.g. {missing[:3]}")
     metrics = summarize([r["class"] for r in records], [base[r["id"]] for r in records], record_groups(records))
-    out = {"model": model, "method": method, "task": task, **metrics,
+    out = {"model": model, "method": label, "task": task, **metrics,
            "unparsed": sum(bool(r.get("unparsed")) for r in records),
            "shortfall_van": None, "shortfall_idk": None, "preset": preset, "run": run_dir.name}
     manifest = layout.build_manifest(run_dir, kind, method)
     if manifest.exists():
         short = read_json(manifest)["shortfall"]
         out.update(shortfall_van=short["vanilla"], shortfall_idk=short["idk"])
-    trained = run_dir / layout.train(kind, method) / layout.TRAIN
+    trained = run_dir / layout.train(kind, method, label_seed) / layout.TRAIN
     if trained.exists():
         # An empty constructed set leaves M0 as it is: scored as the untuned model, and flagged.
         out["untrained"] = read_json(trained).get("mode") == "none"
+        out["seed"] = label_seed if label_seed is not None else read_json(run_dir / layout.CONFIG)["config"]["seed"]
     return {k: out.get(k) for k in COLUMNS}
 
 
@@ -52,15 +56,70 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}"
 
 
+def _seed_text(r: dict) -> str:
+    return "" if r.get("seed") is None else str(r["seed"])
+
+
 def markdown(rows: list[dict]) -> str:
-    head = ["model", "method", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
+    head = ["model", "method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
             "shortfall (van/idk)", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["method"], r["task"], str(r["n"])] + [_pct(r[k]) for k in
+        cells = [r["model"], r["method"], _seed_text(r), r["task"], str(r["n"])] + [_pct(r[k]) for k in
                  ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")] + [shortfall_text(r), flags_text(r)]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\nAll figures in %. THS against init-basic on the same questions.\n"
+    return ("\n".join(lines + [""] + seed_markdown(seed_summary(rows)))
+            + "\nAll figures in %. THS against init-basic on the same questions.\n")
+
+
+# ---------------------------------------------------------------- across training seeds
+
+SEED_METRICS = ("ths", "pc", "pw", "over_refusal")
+SEED_HEAD = [("THS", "ths"), ("Pc", "pc"), ("Pw", "pw"), ("over-refusal", "over_refusal")]
+SEED_COLUMNS = ["model", "run", "task", "method", "seeds"] + [
+    f"{m}_{k}" for m in SEED_METRICS for k in ("mean", "sd", "min", "max")]
+SEED_NOTE = ("Across training seeds: mean ± standard deviation [min, max] over the seeds, each seed trained on "
+             "the same constructed set and evaluated on the same questions; the per-seed rows carry the "
+             "per-question bootstrap intervals.")
+
+
+def seed_summary(rows: list[dict]) -> list[dict]:
+    """Mean, sd, min and max over the training seeds of each (model, run, task, method) with several."""
+    import statistics
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("seed") is not None:
+            groups.setdefault((r["model"], r.get("run"), r["task"], layout.parse_label(r["method"])[0]), []).append(r)
+    out = []
+    for (model, run, task, method), rs in groups.items():
+        if len(rs) < 2:
+            continue
+        s = {"model": model, "run": run, "task": task, "method": method, "seeds": len(rs)}
+        for m in SEED_METRICS:
+            vals = [r[m] for r in rs if r.get(m) is not None]
+            s.update({f"{m}_mean": statistics.fmean(vals) if vals else None,
+                      f"{m}_sd": statistics.stdev(vals) if len(vals) > 1 else None,
+                      f"{m}_min": min(vals, default=None), f"{m}_max": max(vals, default=None)})
+        out.append(s)
+    return out
+
+
+def spread_text(s: dict, metric: str) -> str:
+    """`21.3 ± 1.2 [19.9, 22.4]` in %."""
+    mean, sd = s.get(f"{metric}_mean"), s.get(f"{metric}_sd")
+    if mean is None:
+        return "n/a"
+    return f"{_pct(mean)} ± {_pct(sd)} [{_pct(s[f'{metric}_min'])}, {_pct(s[f'{metric}_max'])}]"
+
+
+def seed_markdown(summary: list[dict]) -> list[str]:
+    if not summary:
+        return []
+    head = ["method", "seeds"] + [h for h, _ in SEED_HEAD]
+    lines = [SEED_NOTE, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary:
+        lines.append("| " + " | ".join([s["method"], str(s["seeds"])] + [spread_text(s, k) for _, k in SEED_HEAD]) + " |")
+    return lines + [""]
 
 
 def write(rows: list[dict], out: Path) -> None:
@@ -74,17 +133,25 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="RAIT leaderboard (%)")
-    for col in ["method", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "short", "flags"]:
+    for col in ["method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "short", "flags"]:
         table.add_column(col, justify="left" if col in ("method", "task", "flags") else "right",
                          min_width=9 if col == "flags" else None)
     for r in rows:
-        table.add_row(r["method"], r["task"], str(r["n"]),
+        table.add_row(r["method"], _seed_text(r), r["task"], str(r["n"]),
                       *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")],
                       shortfall_text(r), flags_text(r, short=True), style="red" if r.get("untrained") else None)
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)         # a log or a pipe: no terminal width to fit, keep every column
     console.print(table)
+    summary = seed_summary(rows)
+    if summary:
+        seeds = Table(title="across training seeds (%): mean ± sd [min, max]")
+        for col in ["method", "task", "seeds", *(h for h, _ in SEED_HEAD)]:
+            seeds.add_column(col, justify="left" if col in ("method", "task") else "right")
+        for s in summary:
+            seeds.add_row(s["method"], s["task"], str(s["seeds"]), *[spread_text(s, k) for _, k in SEED_HEAD])
+        console.print(seeds)
 
 
 # ---------------------------------------------------------------- published leaderboard (with CIs)
@@ -103,7 +170,7 @@ def ci_text(r: dict, metric: str) -> str:
 
 def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """(header, row key) of a published table; preset and run only when rows come from several runs."""
-    cols = [("model", "model"), ("method", "method"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
+    cols = [("model", "model"), ("method", "method"), ("seed", "seed"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
             ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
             ("truthfulness", "truthfulness"), ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
     if len({r["run"] for r in rows}) > 1:
@@ -153,7 +220,9 @@ def diff_text(c: dict, metric: str) -> str:
     d = c.get(f"{metric}_diff")
     if d is None or c.get(f"{metric}_lo") is None:
         return _signed(d)
-    return f"{_signed(d)} [{_signed(c[f'{metric}_lo'])}, {_signed(c[f'{metric}_hi'])}] p={c[f'{metric}_p']:.2f}"
+    sd = c.get(f"{metric}_seed_sd")
+    spread = "" if sd is None else f", seed sd {100 * sd:.1f}"
+    return f"{_signed(d)} [{_signed(c[f'{metric}_lo'])}, {_signed(c[f'{metric}_hi'])}] p={c[f'{metric}_p']:.2f}{spread}"
 
 
 def compare_flags(c: dict, rows: list[dict]) -> str:
@@ -186,7 +255,8 @@ def publish_markdown(rows: list[dict], footer: str, comps: list[dict] = ()) -> s
             if is_best_ths(r, task_rows):
                 cells[[k for _, k in cols].index("ths")] = f"**{cell_text(r, 'ths')}**"
             lines.append("| " + " | ".join(cells) + " |")
-        lines += [""] + compare_markdown([c for c in comps if c["task"] == task], rows)
+        lines += [""] + seed_markdown([s for s in seed_summary(rows) if s["task"] == task])
+        lines += compare_markdown([c for c in comps if c["task"] == task], rows)
         lines += [f"![{task}: THS plane](plots/{task}_ths_plane.svg) "
                   f"![{task}: Pc, Pw, Pr](plots/{task}_bars.svg)", ""]
     return "\n".join(lines) + "\n" + footer.rstrip() + "\n"

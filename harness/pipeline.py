@@ -4,6 +4,7 @@ bumped when its code changes what it writes: DONE records it, and a changed vers
 stage and every stage that read it."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -73,19 +74,21 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     ctx.engines.close()
     write_jsonl(ctx.dir / layout.SFT_DATA, rows)
     bf16 = ctx.cfg.dtype == "bfloat16"
-    entry = sftcache.key(ctx.base_model, sft, rows, ctx.cfg.seed, bf16)
+    # The rehearsal belongs to the data (it decides the knowledge flow): always the data seed.
+    seed = ctx.cfg.seed if rehearsal or ctx.train_seed is None else ctx.train_seed
+    entry = sftcache.key(ctx.base_model, sft, rows, seed, bf16)
     if ctx.cache_dir and sftcache.restore(ctx.cache_dir, entry, ctx.dir):
         return                               # the same dataset was trained before in this --out
     if ctx.cfg.train_launcher:
-        launch_training(ctx, sft)
+        launch_training(ctx, sft, seed)
     else:
-        train(ctx.base_model, rows, sft, ctx.dir, seed=ctx.cfg.seed, bf16=bf16,
+        train(ctx.base_model, rows, sft, ctx.dir, seed=seed, bf16=bf16,
               trust_remote_code=ctx.cfg.trust_remote_code)
     if ctx.cache_dir:
         sftcache.store(ctx.cache_dir, entry, ctx.dir)
 
 
-def launch_training(ctx: StageContext, sft) -> None:
+def launch_training(ctx: StageContext, sft, seed: int) -> None:
     """`harness train` on the stage's rows under the user's launcher (torchrun, accelerate launch):
     one process per GPU, data-parallel, the same global batch as in process."""
     import dataclasses
@@ -95,7 +98,7 @@ def launch_training(ctx: StageContext, sft) -> None:
     write_json(ctx.dir / "sft_config.json", dataclasses.asdict(sft))
     cmd = [*shlex.split(ctx.cfg.train_launcher), "-m", "harness.cli", "train", "--model", ctx.base_model,
            "--data", str(ctx.dir / layout.SFT_DATA), "--out", str(ctx.dir),
-           "--sft-config", str(ctx.dir / "sft_config.json"), "--seed", str(ctx.cfg.seed),
+           "--sft-config", str(ctx.dir / "sft_config.json"), "--seed", str(seed),
            "--dtype", "bfloat16" if ctx.cfg.dtype == "bfloat16" else "float32"]
     if ctx.cfg.trust_remote_code:
         cmd.append("--trust-remote-code")
@@ -205,6 +208,17 @@ def train_stage(method: str, kind: str) -> Stage:
     return Stage(layout.train(kind, method), run, VERSIONS["train"])
 
 
+def for_seed(stage: Stage, seed: int | None) -> Stage:
+    """A training stage under training seed `seed`, in its own folder (`train@seed<s>`); the stage
+    as it is for None (the data seed)."""
+    if seed is None:
+        return stage
+
+    def run(ctx: StageContext) -> None:
+        stage.run(dataclasses.replace(ctx, train_seed=seed))    # shares ctx.inputs: DONE records them
+    return Stage(layout.seeded(stage.name, seed), run, stage.version)
+
+
 def trained_by(stages: list[Stage]) -> str | None:
     """The stage whose folder holds a method's trained model (None for an untuned method)."""
     names = [s.name for s in stages if s.name.endswith("/train")]
@@ -226,7 +240,7 @@ def test_stage(task: str) -> Stage:
         info = task_info(task)
         split = test_split(task, ctx.cfg.preset.scoring)
         rows = load_rows(info.dataset, split, _data_dir(ctx))
-        n = ctx.cfg.n_test
+        n = ctx.cfg.test_size(task)
         keep = sorted(random.Random(ctx.cfg.seed).sample(range(len(rows)), n)) \
             if n is not None and n < len(rows) else range(len(rows))
         write_jsonl(ctx.dir / layout.ROWS, [rows[i] for i in keep])

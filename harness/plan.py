@@ -156,21 +156,23 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
         if step is None:
             parts[f"{kind}: SFT not measured (the engine has no model to train)"] = 0
             continue
-        steps = sum(optimizer_steps(sum(min(v["asked"][k], v["candidates"][k]) for k in v["asked"]), d.sft)
-                    for v in r["methods"].values())
+        steps = len(cfg.seeds) * sum(optimizer_steps(sum(min(v["asked"][k], v["candidates"][k]) for k in v["asked"]),
+                                                     d.sft) for v in r["methods"].values())
         if layout.rehearse(kind) in names:
             steps += optimizer_steps(min(d.rehearsal_size, r["pool"]), d.rehearsal_sft)
         parts[f"{kind}: SFT (~{steps} optimizer steps)"] = steps * step
-    n_methods = len(methods)
-    loads = sum(1 for s in bench_stages(methods, tasks) if s.name.split("/")[-1] in (
-        "query_m0", "query_rehearsed", "rehearse", "crss", "train")) + n_methods
+    seeds = [cfg.label_seed(s) for s in cfg.seeds]
+    stages = bench_stages(methods, tasks, seeds)
+    n_evals = {t: sum(1 for s in stages if s.name.startswith("eval/") and s.name.endswith(f"/{t}")) for t in tasks}
+    loads = sum(1 for s in stages if layout.parse_label(s.name.split("/")[-1])[0] in (
+        "query_m0", "query_rehearsed", "rehearse", "crss", "train")) + max(n_evals.values())
     parts[f"model loading (~{loads} loads)"] = loads * max(r["seconds"]["load"] for r in reports.values())
     for t in tasks:
         kind = task_info(t).kind
         if kind in reports:
-            n = cfg.n_test or len(load_rows(task_info(t).dataset, test_split(t, cfg.preset.scoring),
+            n = cfg.test_size(t) or len(load_rows(task_info(t).dataset, test_split(t, cfg.preset.scoring),
                                             data_dir(cfg.data_dir)))
-            parts[f"evaluation: {t} ({n_methods} methods x {n} questions)"] = n_methods * n / reports[kind]["eval_rate"]
+            parts[f"evaluation: {t} ({n_evals[t]} models x {n} questions)"] = n_evals[t] * n / reports[kind]["eval_rate"]
     return {k: round(v) for k, v in parts.items()}
 
 

@@ -14,10 +14,11 @@ from harness import __version__, layout
 from harness.evaluate import task_info, tasks
 from harness.io import read_json, write_json, write_text
 from harness.io import read_jsonl
-from harness.leaderboard import (COMPARE_HEAD, COMPARE_NOTE, PUBLISH_COLUMNS, by_task, cell_text, compare_flags,
-                                 diff_text, is_best_ths, publish_columns, publish_markdown, row)
+from harness.leaderboard import (COMPARE_HEAD, COMPARE_NOTE, PUBLISH_COLUMNS, SEED_COLUMNS, SEED_HEAD, SEED_NOTE,
+                                 by_task, cell_text, compare_flags, diff_text, is_best_ths, publish_columns,
+                                 publish_markdown, row, seed_summary, spread_text)
 from harness.plots import task_plots
-from harness.stats import COMPARE_METRICS, ci_rows, paired_differences
+from harness.stats import COMPARE_METRICS, ci_rows, paired_differences, pooled_differences
 from harness.methods import METHODS
 from harness.metrics import REFERENCE
 
@@ -28,14 +29,22 @@ def _order(names, registry) -> list[str]:
     return known + sorted(set(names) - set(known))
 
 
+def _order_labels(labels) -> list[str]:
+    """Labels by method in registry order, then by training seed (the data seed's label first)."""
+    parsed = {lab: layout.parse_label(lab) for lab in labels}
+    rank = {m: i for i, m in enumerate(_order({m for m, _ in parsed.values()}, METHODS))}
+    return sorted(labels, key=lambda lab: (rank[parsed[lab][0]], -1 if parsed[lab][1] is None else parsed[lab][1]))
+
+
 def discover(run_dir: Path) -> list[tuple[str, str]]:
-    """(method, task) of every records file of the run, tasks then methods in registry order."""
+    """(label, task) of every records file of the run, tasks then methods in registry order, each
+    method's training seeds together."""
     pairs = set(layout.all_records(run_dir))
     if not pairs:
         raise FileNotFoundError(f"{run_dir}: no eval/<method>/<task>/records.jsonl; "
                                 "expected a run directory such as results/runs/<hash>")
     names = _order({t for _, t in pairs}, tasks())
-    methods = _order({m for m, _ in pairs}, METHODS)
+    methods = _order_labels({m for m, _ in pairs})
     for t in names:
         if (REFERENCE, t) not in pairs:
             raise ValueError(f"{run_dir}: task {t} has no {REFERENCE} records, the reference of THS")
@@ -61,26 +70,65 @@ def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict
     return [{k: r.get(k) for k in PUBLISH_COLUMNS} for r in merged]
 
 
-COMPARE_COLUMNS = ["run", "task", "method", "reference"] + [
-    f"{m}_{k}" for m in COMPARE_METRICS for k in ("diff", "lo", "hi", "p")]
+COMPARE_COLUMNS = ["run", "task", "method", "reference", "seeds"] + [
+    f"{m}_{k}" for m in COMPARE_METRICS for k in ("diff", "lo", "hi", "p")] + [
+    f"{m}_seed_sd" for m in COMPARE_METRICS]
+
+
+def _reference_label(ref: str, seed: int | None, task: str, have: set) -> str | None:
+    """The reference's label paired with a method label of training seed `seed`: the same seed, or
+    the reference's only label when it has no seeds (an untuned method); None when it lacks one."""
+    if (layout.seeded(ref, seed), task) in have:
+        return layout.seeded(ref, seed)
+    ref_seeds = {layout.parse_label(lab)[1] for lab, t in have if t == task and layout.parse_label(lab)[0] == ref}
+    return ref if ref_seeds == {None} else None
+
+
+def _diff_row(run: str, task: str, method: str, ref: str, diffs: dict, seeds: int = 1) -> dict:
+    return {"run": run, "task": task, "method": method, "reference": ref, "seeds": seeds,
+            **{f"{metric}_{'p' if k == 'p_value' else k}": v for metric, d in diffs.items() for k, v in d.items()}}
 
 
 def run_comparisons(run_dir: Path, references: list[str], n_resamples: int = 1000, seed: int = 0) -> list[dict]:
     """Each method's paired-bootstrap difference from each reference (THS, Pc, Pw, over-refusal) on
-    every task of the run where both were evaluated; a reference the run lacks is skipped."""
+    every task of the run where both were evaluated; a reference the run lacks is skipped. Under
+    several training seeds, seed s is paired with the reference's seed s, and a pooled row
+    (`craft (3 seeds)`) follows: all seeds' answers together, questions resampled with all their
+    seeds (stats.pooled_differences), and the spread (sd) of the per-seed differences."""
+    import statistics
     run_dir = Path(run_dir).resolve()
     pairs = discover(run_dir)
     have, run = set(pairs), read_json(run_dir / layout.CONFIG).get("hash", run_dir.name)
     out = []
-    for m, t in pairs:
+    for t in dict.fromkeys(t for _, t in pairs):
+        labels = [m for m, task in pairs if task == t]
         for ref in references:
-            if m == ref or m == REFERENCE or (ref, t) not in have:
-                continue
-            recs = [read_jsonl(layout.records(run_dir, x, t)) for x in (m, ref, REFERENCE)]
-            diffs = paired_differences(*recs, COMPARE_METRICS, n_resamples, seed)
-            out.append({"run": run, "task": t, "method": m, "reference": ref,
-                        **{f"{metric}_{'p' if k == 'p_value' else k}": v
-                           for metric, d in diffs.items() for k, v in d.items()}})
+            groups: dict[str, list[tuple[str, str]]] = {}
+            for m in labels:
+                base, s = layout.parse_label(m)
+                ref_label = _reference_label(ref, s, t, have)
+                if base in (ref, REFERENCE) or ref_label is None:
+                    continue
+                recs = [read_jsonl(layout.records(run_dir, x, t)) for x in (m, ref_label, REFERENCE)]
+                out.append(_diff_row(run, t, m, ref_label, paired_differences(*recs, COMPARE_METRICS,
+                                                                                n_resamples, seed)))
+                groups.setdefault(base, []).append((m, ref_label))
+            for base, pairs_ in groups.items():
+                if len(pairs_) < 2:
+                    continue
+                a = [read_jsonl(layout.records(run_dir, m, t)) for m, _ in pairs_]
+                b = [read_jsonl(layout.records(run_dir, r, t)) for _, r in pairs_]
+                diffs = pooled_differences(a, b, read_jsonl(layout.records(run_dir, REFERENCE, t)),
+                                           COMPARE_METRICS, n_resamples, seed)
+                per_seed = [c for c in out if c["task"] == t and (c["method"], c["reference"]) in pairs_]
+                refs = {r for _, r in pairs_}
+                row = _diff_row(run, t, f"{base} ({len(pairs_)} seeds)",
+                                ref if len(refs) == 1 and ref in refs else f"{ref} ({len(pairs_)} seeds)",
+                                diffs, seeds=len(pairs_))
+                for metric in COMPARE_METRICS:
+                    vals = [c[f"{metric}_diff"] for c in per_seed if c[f"{metric}_diff"] is not None]
+                    row[f"{metric}_seed_sd"] = statistics.stdev(vals) if len(vals) > 1 else None
+                out.append(row)
     return out
 
 
@@ -106,9 +154,13 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
     write_json(out_dir / "leaderboard.json", rows)
     write_text(out_dir / "leaderboard.csv", pd.DataFrame(rows, columns=PUBLISH_COLUMNS).to_csv(index=False))
     write_json(out_dir / "comparisons.json", comps)
+    summary = seed_summary(rows)
+    if summary:
+        write_json(out_dir / "seeds.json", summary)
+        write_text(out_dir / "seeds.csv", pd.DataFrame(summary, columns=SEED_COLUMNS).to_csv(index=False))
     write_text(out_dir / "comparisons.csv", pd.DataFrame(comps, columns=COMPARE_COLUMNS).to_csv(index=False))
     write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps))
-    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps))
+    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps, summary))
     return rows
 
 
@@ -208,7 +260,19 @@ def _compare_table(comps: list[dict], rows: list[dict]) -> str:
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>\n")
 
 
-def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] = ()) -> str:
+def _seed_table(summary: list[dict]) -> str:
+    if not summary:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["method", "seeds", *(h for h, _ in SEED_HEAD)])
+    body = "\n".join(f'<tr><td class="text">{html.escape(s["method"])}</td><td>{s["seeds"]}</td>'
+                     + "".join(f"<td>{html.escape(spread_text(s, k))}</td>" for _, k in SEED_HEAD) + "</tr>"
+                     for s in summary)
+    return (f"<p>{html.escape(SEED_NOTE)}</p>\n<table class=\"seeds\">\n<thead><tr>{head}</tr></thead>\n"
+            f"<tbody>\n{body}\n</tbody>\n</table>\n")
+
+
+def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] = (),
+         summary: list[dict] = ()) -> str:
     """One self-contained page: inline CSS and script, plots as base64 PNG, nothing fetched."""
     cols = publish_columns(rows)
     sections = []
@@ -216,6 +280,7 @@ def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] 
         t = html.escape(task)
         sections.append(
             f'<section id="task-{t}">\n<h2>{t}</h2>\n{_table(task_rows, cols)}\n'
+            f'{_seed_table([s for s in summary if s["task"] == task])}'
             f'{_compare_table([c for c in comps if c["task"] == task], rows)}<figure>'
             f'{_img(plots_dir / f"{task}_ths_plane.png", f"{task}: THS plane")}'
             f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n</section>')

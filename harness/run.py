@@ -112,6 +112,7 @@ class StageContext:
     engines: EnginePool
     cache_dir: Path | None = None           # OUT/cache: generations (gencache.py), trained models (sftcache.py)
     inputs: dict = field(default_factory=dict)   # stage -> token of the DONE it read (recorded in DONE)
+    train_seed: int | None = None           # a seeded training stage's seed (None: the data seed)
 
     @property
     def dir(self) -> Path:

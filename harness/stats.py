@@ -79,21 +79,45 @@ def paired_differences(records_a: Sequence[dict], records_b: Sequence[dict], bas
                        level: float = 0.95) -> dict[str, dict]:
     """paired_bootstrap of several metrics from one set of resamples (each metric's result is the
     one paired_bootstrap gives it alone: the same seed draws the same question indices)."""
+    return pooled_differences([records_a], [records_b], base_records, metrics, n_resamples, seed, level)
+
+
+def pooled_differences(runs_a: Sequence[Sequence[dict]], runs_b: Sequence[Sequence[dict]],
+                       base_records: Sequence[dict], metrics: Sequence[str] = COMPARE_METRICS,
+                       n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, dict]:
+    """The paired difference of a and b over several training seeds: run k of a is paired with run k
+    of b, the metric is computed on all seeds' answers together, and a resample draws questions, each
+    with all its seeds' answers (seeds are fixed, questions are sampled). One run each is
+    paired_differences."""
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be positive, got {n_resamples!r}")
-    if {r["id"] for r in records_a} != {r["id"] for r in records_b}:
-        raise ValueError("the two methods were not evaluated on the same questions")
-    a, b, base = aligned(records_a, records_b, base_records)
-    known = summarize(a, base)
+    if not runs_a or len(runs_a) != len(runs_b):
+        raise ValueError(f"pair each run of a with one of b: got {len(runs_a)} and {len(runs_b)}")
+    ids = {r["id"] for r in runs_a[0]}
+    for run in (*runs_a, *runs_b):
+        if {r["id"] for r in run} != ids:
+            raise ValueError("the two methods were not evaluated on the same questions")
+    classes = [aligned(runs_a[0], run, base_records)[1] for run in (*runs_a, *runs_b)]
+    base = aligned(runs_a[0], base_records)[1]
+    k = len(runs_a)
+    a, b = sum(classes[:k], []), sum(classes[k:], [])
+    known = summarize(a, base * k)
     for metric in metrics:
         if metric not in known:
             raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(known)}")
-    groups = record_groups(records_a)          # MMLU subjects under the code's macro average
-    observed = _diffs(a, b, base, metrics, np.arange(len(a)), groups)
+    g = record_groups(runs_a[0])               # MMLU subjects under the code's macro average
+    groups = None if g is None else g * k
+    n = len(base)
+
+    def each_seed(idx: np.ndarray) -> np.ndarray:
+        return np.concatenate([idx + j * n for j in range(k)])
+
+    base_k = base * k
+    observed = _diffs(a, b, base_k, metrics, each_seed(np.arange(n)), groups)
     rng = np.random.default_rng(seed)
     resampled: dict[str, list[float]] = {m: [] for m in metrics}
     for _ in range(n_resamples):
-        for m, d in _diffs(a, b, base, metrics, rng.integers(0, len(a), size=len(a)), groups).items():
+        for m, d in _diffs(a, b, base_k, metrics, each_seed(rng.integers(0, n, size=n)), groups).items():
             if d is not None:
                 resampled[m].append(d)
     tail = (1 - level) / 2 * 100

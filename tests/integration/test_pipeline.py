@@ -104,3 +104,26 @@ def test_plan_on_the_whole_pool_predicts_the_bench_candidate_sets(run, data_dir)
         assert r["methods"]["rait"]["shortfall"] == {"vanilla": man["shortfall"]["vanilla"], "idk": man["shortfall"]["idk"]}
         assert r["seconds"]["sft_step"] > 0 and r["eval_rate"] > 0
     assert result["total_seconds"] > 0
+
+
+def test_training_seeds_train_the_same_set_again_and_nothing_else(run, data_dir):
+    """--seeds 0,1 in the same run directory: only the seed-1 training and its evaluation run; the
+    seed-1 model trained on the same rows differs from the seed-0 model; rows carry the seed."""
+    import hashlib
+    out, run_dir, _ = run
+    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8,
+                    train_seeds=(0, 1))
+    rows = bench(cfg, ["rait", "craft"], ["triviaqa"], out, overwrite=True)
+    assert [(r["method"], r["seed"]) for r in rows] == [("init-basic", None), ("rait", 0), ("rait@seed1", 1),
+                                                       ("craft", 0), ("craft@seed1", 1)]
+    ran = set(read_json(run_dir / "timings.json"))
+    assert ran == {"open/rait/train@seed1", "open/craft/train@seed1", "eval/rait@seed1/triviaqa",
+                   "eval/craft@seed1/triviaqa"}
+
+    def weights(stage):
+        return hashlib.sha256((run_dir / stage / "model" / "adapter_model.safetensors").read_bytes()).hexdigest()
+    for m in ("rait", "craft"):
+        assert read_jsonl(run_dir / "open" / m / "train@seed1" / "sft_data.jsonl") == \
+            read_jsonl(run_dir / "open" / m / "train" / "sft_data.jsonl")
+        if read_json(run_dir / "open" / m / "train" / "train.json")["mode"] != "none" or m == "rait":
+            assert weights(f"open/{m}/train@seed1") != weights(f"open/{m}/train")

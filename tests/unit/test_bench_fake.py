@@ -75,8 +75,8 @@ def test_bench_untuned_methods_end_to_end(tmp_path, data, script):
     assert by["init-basic", "mmlu"]["unparsed"] == 1 and by["init-basic", "mmlu"]["pw"] == 0.5
     out = tmp_path / "out"
     assert json.loads((out / "leaderboard.json").read_text()) == rows
-    assert (out / "leaderboard.csv").read_text().startswith("model,method,task,n,pc,pw,pr,ths")
-    assert f"| {script} | init-refuse | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 50.0 |" in (out / "leaderboard.md").read_text()
+    assert (out / "leaderboard.csv").read_text().startswith("model,method,seed,task,n,pc,pw,pr,ths")
+    assert f"| {script} | init-refuse |  | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 50.0 |" in (out / "leaderboard.md").read_text()
     run_dir = next((out / "runs").iterdir())
     recs = read_jsonl(run_dir / "eval" / "init-refuse" / "triviaqa" / "records.jsonl")
     assert {"id", "question", "prompt", "answer", "gold", "class"} <= set(recs[0])

@@ -70,9 +70,10 @@ def test_markdown_has_one_table_per_task_with_cis_and_the_best_ths_in_bold(publi
         bold = [line for line in lines if "**" in line]
         assert len(bold) == 1 and f"| {best['method']} |" in bold[0]
         cells = [c.strip() for c in bold[0].strip("|").split("|")]
-        assert re.fullmatch(rf"\*\*{CI}\*\*", cells[6])
-        assert all(re.fullmatch(CI, c) for c in cells[3:6])
-        assert cells[6] == f"**{100 * best['ths']:.1f} [{100 * best['ths_lo']:.1f}, {100 * best['ths_hi']:.1f}]**"
+        assert cells[2] == ""                                # seed: none for an untrained method
+        assert re.fullmatch(rf"\*\*{CI}\*\*", cells[7])
+        assert all(re.fullmatch(CI, c) for c in cells[4:7])
+        assert cells[7] == f"**{100 * best['ths']:.1f} [{100 * best['ths_lo']:.1f}, {100 * best['ths_hi']:.1f}]**"
     assert "harness 0.1.0" in md and "`aaaaaaaaaaaa`" in md and "200 resamples" in md
     assert "plots/triviaqa_ths_plane.svg" in md
 
