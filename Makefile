@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export HARNESS_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup bench test test-unit model leaderboard baseline clean
+.PHONY: setup bench test test-unit model leaderboard study study-plan baseline clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,29 @@ leaderboard: model
 	rm -rf $(LB)/records && mkdir -p $(LB)/records
 	for f in $(LB_RUN)/runs/*/eval/*/*/records.jsonl; do \
 	  t=$$(basename $$(dirname $$f)); m=$$(basename $$(dirname $$(dirname $$f))); cp $$f $(LB)/records/$$m.$$t.jsonl; done
+
+# The CPU study (leaderboards/study/): every method on TriviaQA (in-domain) and NQ (out of domain) at
+# the data seed, then rait, corcer-rait and craft under training seeds 1 and 2 in the same run
+# directory (seed 0's stages are reused); the published leaderboard with paired comparisons, the
+# analysis page, and the records, knowledge tables and selections it is computed from. Resumes.
+STUDY     := leaderboards/study
+STUDY_RUN := results/study-run
+study: model
+	$(VENV)/bin/harness bench --methods all --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
+	$(VENV)/bin/harness bench --methods rait,corcer-rait,craft --seeds 0,1,2 --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
+	$(VENV)/bin/harness leaderboard publish $(STUDY_RUN)/runs/* --out $(STUDY)
+	$(VENV)/bin/harness leaderboard analyse $(STUDY_RUN)/runs/* --published $(STUDY)
+	rm -rf $(STUDY)/records $(STUDY)/knowledge && mkdir -p $(STUDY)/records $(STUDY)/knowledge
+	for f in $(STUDY_RUN)/runs/*/eval/*/*/records.jsonl; do \
+	  t=$$(basename $$(dirname $$f)); m=$$(basename $$(dirname $$(dirname $$f))); cp $$f $(STUDY)/records/$$m.$$t.jsonl; done
+	for s in query_m0 query_rehearsed; do cp $(STUDY_RUN)/runs/*/open/$$s/knowledge.jsonl $(STUDY)/knowledge/$$s.jsonl; done
+	for d in $(STUDY_RUN)/runs/*/open/*/build; do \
+	  m=$$(basename $$(dirname $$d)); cp $$d/selection.jsonl $(STUDY)/knowledge/$$m.selection.jsonl; \
+	  cp $$d/manifest.json $(STUDY)/knowledge/$$m.manifest.json; done
+
+# What `harness plan` predicts for the study (the figures written in harness/config.py's study preset).
+study-plan: model
+	$(VENV)/bin/harness plan --methods all --tasks triviaqa,nq --preset study --sample 300
 
 # The CI regression baseline: the smoke bench of `make bench`, with bootstrap CI half-widths as tolerances.
 baseline: model
