@@ -228,7 +228,9 @@ def diff_text(c: dict, metric: str) -> str:
 def compare_flags(c: dict, rows: list[dict]) -> str:
     """An untrained side makes a comparison meaningless: say which."""
     by = {(r["run"], r["method"], r["task"]): r for r in rows}
-    bad = [m for m in (c["method"], c["reference"]) if (by.get((c["run"], m, c["task"])) or {}).get("untrained")]
+    # a pooled row ("craft (3 seeds)") shares its method's constructed set: the data seed's row says
+    bad = [m for m in (c["method"], c["reference"])
+           if (by.get((c["run"], m.split(" (")[0], c["task"])) or {}).get("untrained")]
     return f"UNTRAINED: {', '.join(bad)}" if bad else ""
 
 

@@ -140,3 +140,15 @@ def test_published_rows_carry_the_seed_and_the_page_summarises_across_seeds(tmp_
     assert "| model | method | seed |" in md
     page = (tmp_path / "pub" / "index.html").read_text()
     assert '<table class="seeds">' in page and "craft (2 seeds)" in page
+
+
+def test_a_pooled_comparison_of_an_untrained_method_is_flagged(tmp_path):
+    from harness.leaderboard import compare_flags
+    from harness.publish import publish
+    run_dir = _seeded_run(tmp_path)
+    for seed in (None, 1):                      # one constructed set: empty for every seed
+        write_json(run_dir / layout.train("open", "craft", seed) / "train.json", {"mode": "none", "examples": 0})
+    rows = publish([run_dir], tmp_path / "pub", n_resamples=20)
+    comps = read_json(tmp_path / "pub" / "comparisons.json")
+    pooled = next(c for c in comps if c["method"] == "rait (2 seeds)")
+    assert compare_flags(pooled, rows) == "UNTRAINED: craft (2 seeds)"
