@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export HARNESS_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup bench test test-unit model leaderboard study study-plan baseline clean
+.PHONY: setup bench test test-unit model leaderboard study study-publish study-plan baseline clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,12 @@ STUDY_RUN := results/study-run
 study: model
 	$(VENV)/bin/harness bench --methods all --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
 	$(VENV)/bin/harness bench --methods rait,corcer-rait,craft --seeds 0,1,2 --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
+	@if [ -f $(STUDY)/leaderboard.json ] && [ -z "$$(find $(STUDY_RUN)/runs -name DONE -newer $(STUDY)/leaderboard.json | head -1)" ] \
+	    && [ -z "$$(find harness methods tasks -name '*.py' -newer $(STUDY)/leaderboard.json | head -1)" ]; then \
+	  echo "$(STUDY) is up to date (no stage ran and no code changed since it was published)"; \
+	else $(MAKE) --no-print-directory study-publish; fi
+
+study-publish:
 	$(VENV)/bin/harness leaderboard publish $(STUDY_RUN)/runs/* --out $(STUDY)
 	$(VENV)/bin/harness leaderboard analyse $(STUDY_RUN)/runs/* --published $(STUDY)
 	rm -rf $(STUDY)/records $(STUDY)/knowledge && mkdir -p $(STUDY)/records $(STUDY)/knowledge
@@ -70,6 +76,7 @@ study: model
 	for d in $(STUDY_RUN)/runs/*/open/*/build; do \
 	  m=$$(basename $$(dirname $$d)); cp $$d/selection.jsonl $(STUDY)/knowledge/$$m.selection.jsonl; \
 	  cp $$d/manifest.json $(STUDY)/knowledge/$$m.manifest.json; done
+	touch $(STUDY)/leaderboard.json
 
 # What `harness plan` predicts for the study (the figures written in harness/config.py's study preset).
 study-plan: model
