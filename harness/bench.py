@@ -8,12 +8,12 @@ from harness import layout, pipeline
 from harness.config import RunConfig
 from harness.evaluate import task_info
 from harness.io import read_json, write_json
-from harness.engines.registry import engine_entry
+from harness.engines.registry import check_engine, engine_entry
 from harness.leaderboard import print_table, row, write
 from harness.metrics import REFERENCE
 from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
-                         prepare_run_dir, run_lock, run_stages, stale, unique)
+                         out_lock, prepare_run_dir, run_lock, run_stages, stale, unique)
 from harness.methods import method
 
 
@@ -60,7 +60,54 @@ def preflight(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
         d = cfg.domain(kind)
         check_quantization(d.rehearsal_sft)
         check_quantization(d.sft)
+    check_inputs(cfg, methods, tasks)
 
+
+def data_needs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> list[tuple[str, str]]:
+    """(dataset, split) of everything a run reads: test splits, the pools, MCQA shots."""
+    from harness.evaluate import test_split
+    needs = [(task_info(t).dataset, test_split(t, cfg.preset.scoring)) for t in tasks]
+    for kind in sorted({task_info(t).kind for t in tasks}):
+        d = cfg.domain(kind)
+        names = {s.name for m in methods for s in method(m).stages(kind)}
+        if layout.pool(kind) in names:
+            needs.append((d.pool_dataset, d.pool_split))
+        if kind == "choice" and d.n_shot and layout.query(kind) in names:
+            needs.append(("mmlu", d.shot_split))
+    return needs
+
+
+def check_inputs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
+    """The engine, the model and the data, checked before the first stage rather than after three."""
+    from harness.data import check_available
+    from harness.paths import data_dir
+    check_engine(cfg.engine)
+    resolve_model(cfg)
+    check_available(data_needs(cfg, methods, tasks), data_dir(cfg.data_dir))
+
+
+def busy_warning(samples: list[int] | None = None) -> str | None:
+    """A warning when other processes already keep the CPU busy (a second heavy process made one SFT
+    35x slower on 2 cores): the median number of other runnable tasks over half a second, from
+    /proc/loadavg, against the cores."""
+    import os
+    import statistics
+    import time
+    if samples is None:
+        samples = []
+        try:
+            for _ in range(5):
+                running = int(open("/proc/loadavg").read().split()[3].split("/")[0])
+                samples.append(running - 1)            # this process is one of them
+                time.sleep(0.1)
+        except (OSError, ValueError, IndexError):
+            return None
+    cores = os.cpu_count() or 1
+    others = statistics.median(samples)
+    if others >= max(1, cores / 4):
+        return (f"the machine is busy: ~{others:g} other runnable processes on {cores} cores; a heavy one "
+                f"slows generation and SFT many times over (stop it, or expect the times to stretch)")
+    return None
 
 def with_reference(methods: list[str]) -> list[str]:
     return [REFERENCE] + [m for m in methods if m != REFERENCE]
@@ -85,11 +132,17 @@ def resolve_model(cfg: RunConfig) -> str:
 
 
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
-          overwrite: bool = False) -> list[dict]:
+          overwrite: bool = False, table: bool = True) -> list[dict]:
+    """Run every stage and return the leaderboard rows; with `table` (the CLI) also write
+    OUT/leaderboard.* (checked and written under OUT's lock) and print the table."""
     methods = checked(methods, tasks)
     preflight(cfg, methods, tasks)
     base = resolve_model(cfg)
-    check_leaderboard_owner(out, config_hash(cfg), overwrite)
+    if table:
+        check_leaderboard_owner(out, config_hash(cfg), overwrite)     # early: before hours of work
+    busy = busy_warning()
+    if busy:
+        console.print(f"[yellow]warning: {busy}[/yellow]")
     run_dir = prepare_run_dir(cfg, out)
     console.print(f"run directory: {run_dir}")
     engines = EnginePool(cfg.engine)
@@ -108,7 +161,16 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
                           f"{corrupt} ({cache / 'generations.sqlite'})")
     rows = [row(run_dir, cfg.model, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods for label in labels(cfg, m, t)]
-    write(rows, out)
+    if not table:
+        return rows
+    with out_lock(out):
+        # again under the lock: another config's bench may have written the table since we started
+        try:
+            check_leaderboard_owner(out, config_hash(cfg), overwrite)
+        except ValueError as err:
+            raise ValueError(f"{err}. This run's results are kept in {run_dir}: publish them with "
+                             f"`harness leaderboard publish {run_dir} --out DIR`") from None
+        write(rows, out)
     print_table(rows)
     return rows
 
@@ -200,7 +262,7 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
         lines += _domain_plan(cfg, kind, methods, run_dir)
     try:
         preflight(cfg, methods, tasks)
-    except ValueError as err:
+    except (ValueError, FileNotFoundError) as err:
         lines.append(f"warning: the run would stop before its first stage: {err}")
     lines.append("test questions:")
     for t in tasks:

@@ -150,22 +150,40 @@ def _ls(args) -> None:
     print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults after each option's help; examples kept as written."""
+
+
+BENCH_EXAMPLES = """examples:
+  harness bench                                          # craft and rait on triviaqa, mmlu: what `make bench` runs
+  harness bench --methods all --tasks triviaqa,nq --preset study --seeds 0,1,2
+  harness bench --methods craft,rait --preset paper --model meta-llama/Meta-Llama-3-8B-Instruct --engine vllm --dry-run
+  harness bench --engine fake --methods init-refuse      # scripted answers, no model: the plumbing in seconds
+init-basic (THS's reference) is always run as well; `harness ls` lists methods, tasks, presets, models."""
+
+
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments `bench` and `plan` share."""
-    p.add_argument("--methods", default="init-basic,init-refuse", help="comma list, or 'all'")
-    p.add_argument("--tasks", default="triviaqa,mmlu")
-    p.add_argument("--model", default=None, help="alias, hub id or local directory")
-    p.add_argument("--preset", default="smoke")
+    from harness.config import PRESETS
+    from harness.engines.registry import ENGINES
+    from harness.models import DEFAULT_MODEL
+    p.add_argument("--methods", default="craft,rait", help="comma list of methods (harness ls), or 'all'")
+    p.add_argument("--tasks", default="triviaqa,mmlu", help="comma list of tasks (harness ls)")
+    p.add_argument("--model", default=None,
+                   help=f"alias, hub id or local directory (default: {DEFAULT_MODEL}, SmolLM2-135M-Instruct)")
+    p.add_argument("--preset", default="smoke", help=f"{', '.join(PRESETS)}, or a YAML file of overrides")
     p.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
-    p.add_argument("--out", default="results")
-    p.add_argument("--limit", type=int, default=None, help="test questions per task")
+    p.add_argument("--out", default="results", help="output directory: runs/, cache/, leaderboard.*")
+    p.add_argument("--limit", type=int, default=None, help="test questions per task (default: the preset's)")
     p.add_argument("--seed", type=int, default=0,
                    help="data seed: pool sample, knowledge samples, test questions, draws, rehearsal")
     p.add_argument("--seeds", default=None,
                    help="training seeds of the trained methods, e.g. 0,1,2: each trains on the same "
                         "constructed set and is evaluated on the same questions (default: the data seed)")
-    p.add_argument("--engine", default="hf", help="hf, vllm, or fake (scripted answers, no model; see harness ls)")
-    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"])
+    p.add_argument("--engine", default="hf",
+                   help=f"{', '.join(ENGINES)}: transformers, vLLM (GPU), or scripted answers without a model")
+    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"],
+                   help="inference dtype; bfloat16 also turns on bf16 autocast in SFT")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
     p.add_argument("--train-launcher", default=None,
@@ -176,9 +194,14 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from harness import __version__
     p = argparse.ArgumentParser(prog="harness", description="Refusal-aware instruction tuning benchmark")
+    p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="run methods on tasks and write a leaderboard")
+    b = sub.add_parser("bench", help="run methods on tasks and write a leaderboard", formatter_class=_Help,
+                       description="Run every stage of the asked methods on the asked tasks (each stage resumes), "
+                                   "then write OUT/leaderboard.{json,csv,md} and print the table.",
+                       epilog=BENCH_EXAMPLES)
     _run_arguments(b)
     b.add_argument("--overwrite", action="store_true",
                    help="replace OUT/leaderboard.json even if it belongs to another config's run")
@@ -187,7 +210,7 @@ def parser() -> argparse.ArgumentParser:
                         "questions, without loading a model")
     b.set_defaults(func=_bench)
     pl = sub.add_parser("plan", help="query a pilot sample with M0 and predict the bench: candidate sets, "
-                                     "shortfalls, degenerate comparisons, wall time")
+                                     "shortfalls, degenerate comparisons, wall time", formatter_class=_Help)
     _run_arguments(pl)
     pl.add_argument("--sample", type=int, default=64, help="pilot questions per domain (seeded)")
     pl.add_argument("--json", default=None, help="also write the plan as JSON to this file")

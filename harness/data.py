@@ -40,6 +40,30 @@ def load_rows(name: str, split: str, data_dir: Path | None) -> list[dict]:
     return _hub_rows(src, name, split)
 
 
+def check_available(needs: list[tuple[str, str]], data_dir: Path | None) -> None:
+    """Every (dataset, split) a run reads is there before its first stage: the data directory's files,
+    or, without one, a hub that may be used."""
+    from harness.models import offline
+    needs = list(dict.fromkeys(needs))
+    for name, split in needs:
+        src = source(name)
+        if split not in src.splits:
+            raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(src.splits)}")
+    if data_dir is None:
+        if offline():
+            raise FileNotFoundError(
+                f"HF_HUB_OFFLINE is set and no data directory was given, but the run reads "
+                f"{', '.join(f'{n}/{s}' for n, s in needs)}; pass --data-dir DIR or set HARNESS_DATA_DIR=DIR "
+                "(laid out as <dataset>/<split>.jsonl, e.g. ../shared/data)")
+        return
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist (--data-dir or HARNESS_DATA_DIR)")
+    missing = [str(local_file(data_dir, n, s)) for n, s in needs if not local_file(data_dir, n, s).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the data directory {data_dir} lacks {len(missing)} file(s) this run reads: "
+                                f"{', '.join(missing)} (laid out as <dataset>/<split>.jsonl)")
+
+
 def _hub_rows(src: Source, name: str, split: str) -> list[dict]:
     from harness.models import offline
     if offline():

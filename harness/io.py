@@ -48,8 +48,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    os.chmod(tmp, 0o666 & ~UMASK)           # mkstemp makes 0600; results are meant to be read by others
     failpoint(f"write:{path.name}")
     os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _umask()                            # read once: os.umask can only be read by setting it
 
 
 @contextlib.contextmanager
@@ -58,6 +68,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[str]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.")
+    os.chmod(tmp, 0o777 & ~UMASK)           # mkdtemp makes 0700
     try:
         yield tmp
         if target.exists():

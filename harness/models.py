@@ -35,8 +35,13 @@ def resolve(name: str) -> str:
     """Return a hub id or a local directory that `from_pretrained` accepts."""
     if name in MODELS:
         return _resolve_alias(name, MODELS[name])
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser().resolve())
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(check_directory(path.resolve()))
+    if name.startswith((".", "/", "~")) or ("/" in name and Path(name.split("/")[0]).is_dir()):
+        what = "is a file, not a model directory" if path.exists() else "does not exist"
+        raise ValueError(f"model {name!r}: {path.resolve()} {what}; give a directory with config.json and "
+                         f"tokenizer files, a hub id owner/name, or one of the aliases: {', '.join(MODELS)}")
     if "/" in name and not name.startswith((".", "/")):
         if offline():
             raise ValueError(
@@ -46,6 +51,20 @@ def resolve(name: str) -> str:
     raise ValueError(
         f"unknown model {name!r}: not an alias ({', '.join(MODELS)}), not an existing directory, "
         "and not a hub id of the form owner/name")
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def check_directory(path: Path) -> Path:
+    """A local model directory must hold what from_pretrained reads: config.json and a tokenizer."""
+    if not (path / "config.json").is_file():
+        raise ValueError(f"model directory {path} has no config.json: not a transformers model directory "
+                         "(a GGUF or a bare checkpoint must be converted first, e.g. with save_pretrained)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ValueError(f"model directory {path} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+                         "save the tokenizer beside the weights (tokenizer.save_pretrained)")
+    return path
 
 
 def _package_dir(package: str) -> Path | None:

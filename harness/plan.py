@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from harness import construct, knowledge, layout, pipeline
-from harness.bench import checked, optimizer_steps, preflight, resolve_model
+from harness.bench import check_inputs, checked, optimizer_steps, preflight, resolve_model
 from harness.bench import plan as bench_stages
 from harness.config import RunConfig
 from harness.data import load_items, load_rows
@@ -196,6 +196,7 @@ def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64)
     from harness.run import release_memory
     methods = checked(methods, tasks)
     preflight(cfg, [], tasks)             # QLoRA without CUDA; the pilot trains nothing an engine lacks
+    check_inputs(cfg, methods, tasks)     # the pools too
     base = resolve_model(cfg)
     pilots = {kind: _pilot_items(cfg, kind, sample) for kind in sorted({task_info(t).kind for t in tasks})}
     measured = _measure(cfg, base, pilots)

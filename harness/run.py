@@ -215,6 +215,20 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def out_lock(out: Path) -> Iterator[None]:
+    """Serialise what benches share in one --out (the leaderboard's ownership check and its write):
+    a short critical section, so a second process waits instead of failing."""
+    import fcntl
+    Path(out).mkdir(parents=True, exist_ok=True)
+    with open(Path(out) / ".leaderboard.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def done_token(stage_dir: Path) -> str | None:
     """What a reader of a stage depends on: its code version and its outputs, as DONE records them."""
     try:

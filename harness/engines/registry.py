@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 
 from harness.engines.protocol import Engine, EngineSpec
@@ -11,11 +12,12 @@ class EngineEntry:
     module: str               # imported only when the engine is made (torch, vllm are heavy)
     description: str
     loads_models: bool = True  # False: `--model` names a script, not a model to resolve
+    requires: str | None = None  # the package it needs, checked before the first stage
 
 
 ENGINES = {
-    "hf": EngineEntry("harness.engines.hf", "transformers (CPU or CUDA)"),
-    "vllm": EngineEntry("harness.engines.vllm", "vLLM (GPU; tensor parallel via HARNESS_TP)"),
+    "hf": EngineEntry("harness.engines.hf", "transformers (CPU or CUDA)", requires="transformers"),
+    "vllm": EngineEntry("harness.engines.vllm", "vLLM (GPU; tensor parallel via HARNESS_TP)", requires="vllm"),
     "fake": EngineEntry("harness.engines.fake", "scripted, deterministic answers, no model (tests, dry plumbing)",
                         loads_models=False),
 }
@@ -25,6 +27,14 @@ def engine_entry(kind: str) -> EngineEntry:
     if kind not in ENGINES:
         raise ValueError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
     return ENGINES[kind]
+
+
+def check_engine(kind: str) -> None:
+    """The engine exists and its package is installed (before any stage, not when it first loads)."""
+    entry = engine_entry(kind)
+    if entry.requires and importlib.util.find_spec(entry.requires) is None:
+        raise ValueError(f"--engine {kind} needs the package {entry.requires!r}, which is not installed "
+                         f"(pip install {entry.requires}); or use --engine hf")
 
 
 def make_engine(kind: str, spec: EngineSpec) -> Engine:

@@ -120,7 +120,7 @@ def test_malformed_data_line(finished, capsys, tmp_path):
 
 def test_dataset_missing_offline(finished, capsys, tmp_path):
     out, bench = finished
-    refused(capsys, bench, out, "--tasks", "nq", match=f"expected the file {out.parent / 'data' / 'nq_open' / 'validation.jsonl'}")
+    refused(capsys, bench, out, "--tasks", "nq", match=f"lacks 1 file(s) this run reads: {out.parent / 'data' / 'nq_open' / 'validation.jsonl'}")
 
 
 def test_knowledge_table_missing_columns(tmp_path, capsys):

@@ -1,0 +1,120 @@
+"""What a new user meets first: the CLI explains itself, inputs are checked before the first stage,
+files are readable by others, two benches sharing an --out cannot lose a table, and the notebook API."""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from test_bench_fake import write_data, write_script
+
+from harness import api, io
+from harness.bench import busy_warning
+from harness.cli import main
+from harness.models import resolve
+
+
+def test_version_and_help_show_defaults_and_examples(capsys):
+    from harness import __version__
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"harness {__version__}"
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: craft,rait)" in text and "(default: smoke)" in text and "examples:" in text
+    assert "hf, vllm, fake:" in text and "what `make bench` runs" in text
+
+
+def test_written_files_and_directories_are_readable_by_others(tmp_path):
+    io.write_json(tmp_path / "a.json", {"x": 1})
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~io.UMASK
+    with io.atomic_dir(tmp_path / "d") as tmp:
+        (open(os.path.join(tmp, "f"), "w")).close()
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~io.UMASK
+    if io.UMASK == 0o022:
+        assert (tmp_path / "a.json").stat().st_mode & 0o044 == 0o044
+
+
+def test_model_paths_say_what_is_wrong(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"does not exist"):
+        resolve("./no-such-model")
+    (tmp_path / "models").mkdir()
+    with pytest.raises(ValueError, match=r"models/gemma.*does not exist"):
+        resolve("models/gemma")                         # a relative path, not a hub id while offline
+    (tmp_path / "models" / "bare").mkdir()
+    with pytest.raises(ValueError, match="has no config.json"):
+        resolve("models/bare")
+    (tmp_path / "models" / "bare" / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="has no tokenizer"):
+        resolve("models/bare")
+    (tmp_path / "models" / "bare" / "tokenizer.json").write_text("{}")
+    assert resolve("models/bare") == str(tmp_path / "models" / "bare")
+
+
+def test_missing_data_is_refused_before_the_first_stage(tmp_path, capsys):
+    data = write_data(tmp_path / "data")
+    (data / "triviaqa" / "unfiltered_validation.jsonl").unlink()
+    out = tmp_path / "out"
+    rc = main(["bench", "--engine", "fake", "--model", write_script(tmp_path / "s.json"), "--methods", "init-refuse",
+               "--tasks", "triviaqa", "--data-dir", str(data), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unfiltered_validation.jsonl" in err and "lacks 1 file" in err
+    assert not (out / "runs").exists()                  # nothing started
+    rc = main(["bench", "--engine", "fake", "--model", "x.json", "--methods", "init-refuse", "--tasks", "triviaqa",
+               "--data-dir", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_a_missing_engine_package_is_named_before_the_first_stage():
+    from importlib.util import find_spec
+
+    from harness.engines.registry import check_engine
+    if find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    with pytest.raises(ValueError, match="needs the package 'vllm'"):
+        check_engine("vllm")
+
+
+def test_a_busy_machine_is_reported():
+    cores = os.cpu_count() or 1
+    assert busy_warning([cores] * 5) and "busy" in busy_warning([cores] * 5)
+    assert busy_warning([0] * 5) is None
+
+
+def test_two_benches_of_different_configs_in_one_out_never_lose_a_table(tmp_path):
+    """Two real processes, different data seeds, the same --out: one writes the table, the other
+    exits with an error that says where its results are, never a silent overwrite."""
+    data, out = write_data(tmp_path / "data"), tmp_path / "out"
+    script = write_script(tmp_path / "s.json")
+    cmd = [sys.executable, "-m", "harness.cli", "bench", "--engine", "fake", "--model", script, "--methods",
+           "init-refuse", "--tasks", "triviaqa", "--data-dir", str(data), "--out", str(out), "--limit", "3"]
+    procs = [subprocess.Popen(cmd + ["--seed", str(s)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for s in (0, 1)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 2], results
+    loser = next(err for rc, err in results if rc == 2)
+    assert "a different config" in loser
+    winner = procs[[rc for rc, _ in results].index(0)]
+    table = json.loads((out / "leaderboard.json").read_text())
+    runs = {r["run"] for r in table}
+    assert len(runs) == 1 and (out / "runs" / runs.pop() / "config.json").exists()
+    assert winner.returncode == 0
+
+
+def test_the_notebook_api_returns_dataframes_and_leaves_the_cli_table_alone(tmp_path):
+    data, out = write_data(tmp_path / "data"), tmp_path / "out"
+    rows = api.bench(["init-refuse"], ["triviaqa"], model=write_script(tmp_path / "s.json"), out=out,
+                     engine="fake", data_dir=str(data), limit=3)
+    assert list(rows.method) == ["init-basic", "init-refuse"] and set(rows.n) == {3}
+    assert not (out / "leaderboard.json").exists()
+    recs = api.records(rows.run[0], out=out)
+    assert len(recs) == 6 and {"method", "seed", "task", "id", "class"} <= set(recs.columns)
+    share = recs[recs.method == "init-refuse"]["class"].value_counts(normalize=True)
+    assert share.get("correct", 0) == pytest.approx(rows.set_index("method").loc["init-refuse", "pc"])
+    table = api.publish(rows.run.unique(), tmp_path / "pub", out=out, resamples=20)
+    assert (tmp_path / "pub" / "leaderboard.md").exists() and list(table.method) == ["init-basic", "init-refuse"]
+    with pytest.raises(FileNotFoundError, match="neither a run directory"):
+        api.records("nope", out=out)
