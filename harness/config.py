@@ -214,15 +214,17 @@ def _study(smoke: Preset) -> Preset:
 
     The pilot (`make study-plan`: 300 pool questions, seed 0, 2 cores) measured M0's correctness mu
     over 3 samples at T=0.7 as 281 questions at 0, 9 at 1/3, 5 at 2/3 and 5 at 1: 10 of 300 (3.3%)
-    vanilla candidates (mu >= 0.51), so ~80 in a pool of 2,400 (95% Wilson interval 43-145), and ~2,320
-    idk candidates. Vanilla candidates are the scarce side: N_van = 24 keeps the expected set at 3.3x
-    what is drawn (a pilot-based standard deviation of ~22 leaves about a 7% chance of falling under 2x),
-    while idk rows, plentiful, are drawn at 40 so that 3 epochs of 64 rows (24 steps) teach the refusal.
-    The paper's 4:1 vanilla:idk assumes a model that knows most of its pool; this one knows 3%.
-    3 samples instead of 5: mu = 0.5 cannot occur with an odd count, and the query (0.41 s a question
-    at 3 samples, 0.59 at 5) is a third of the run. Measured rates: greedy answers 7.5/s, one SFT step
-    2.3 s."""
-    open_ = replace(smoke.open, pool_size=2400, n_van=24, n_idk=40, n_samples=3, rehearsal_size=100,
+    vanilla candidates (mu >= 0.51), so ~80 in a pool of 2,400 (95% Wilson interval 43-145). Idk
+    candidates (mu <= 0.49) are ~2,320, but CRaFT's flow filter keeps only those whose correctness
+    falls under rehearsal (the OEQA code's d_mu < 0), and mu = 0 cannot fall: its idk candidates are
+    the questions at mu = 1/3 (~72 in the pool) that drop to 0, about half of them on the smoke run's
+    flow (6 of 12), so ~36. N_van = 24 and N_idk = 12 keep every method's candidate sets at least
+    twice what is drawn with margin (the plan cannot rehearse, so the flow side is this estimate; the
+    build manifests record the actual sets). The paper's 4:1 vanilla:idk assumes a model that knows
+    most of its pool; 2:1 here. 3 samples instead of 5: mu = 0.5 cannot occur with an odd count, and
+    the query (0.43 s a question at 3 samples, 0.59 at 5) is a third of the run. Measured rates:
+    greedy answers 6.5/s, one SFT step 2.6 s."""
+    open_ = replace(smoke.open, pool_size=2400, n_van=24, n_idk=12, n_samples=3, rehearsal_size=100,
                     sft=replace(_CPU_SFT, epochs=3), rehearsal_sft=replace(_CPU_SFT, epochs=3))
     return replace(smoke, name="study", open=open_, n_test=1000, n_test_tasks={"nq": 500})
 
