@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from harness import layout
-from harness.io import read_json, read_jsonl, write_json, write_text
+from harness.io import read_json, read_jsonl, write_json, write_jsonl, write_text
 from harness.methods import METHODS
 from harness.plots import save
 
@@ -58,7 +58,83 @@ def domain_facts(run_dir: Path, kind: str) -> dict | None:
             **{f"{lab}_flow": (statistics.fmean(flow[r["id"]] for r in rows) if rows and flow else None)
                for lab, rows in picked.items()}}
     return {"kind": kind, "pool": len(table), "n_samples": d.get("n_samples"), "tau_lo": d["tau_lo"],
-            "tau_hi": d["tau_hi"], "table": list(table.values()), "flow": flow, "methods": methods}
+            "tau_hi": d["tau_hi"], "keep_zero_flow": d.get("keep_zero_flow", False), "table": list(table.values()),
+            "flow": flow, "methods": methods,
+            "rehearsal": rehearsal_summary(run_dir, kind, list(table.values()), d) if flow else None}
+
+
+def _thresholds(f: dict):
+    from harness import construct
+    lo, hi = f["tau_lo"], f["tau_hi"]
+    return construct.from_tau(lo) if lo == hi else construct.Thresholds(lo, hi, True)
+
+
+def rehearsal_summary(run_dir: Path, kind: str, table: list[dict], d: dict) -> dict | None:
+    """The rehearsal set: what the stage recorded, or (runs older than that record) the same report
+    computed from M0's table and the rehearsal's training rows."""
+    from harness.knowledge import rehearsal_report
+    stage = run_dir / layout.rehearse(kind)
+    if (stage / layout.REHEARSAL).exists():
+        return read_json(stage / layout.REHEARSAL)
+    if not (stage / layout.SFT_DATA).exists():
+        return None
+    ids = [r["id"] for r in read_jsonl(stage / layout.SFT_DATA)]
+    return rehearsal_report(table, ids, d["rehearsal_size"], d["rehearsal_min_correctness"],
+                            d.get("rehearsal_min_certainty"))
+
+
+def joined_table(run_dir: Path, f: dict) -> list[dict]:
+    """One row per pool question: text and gold answer, M0's mu and sigma, the rehearsed mu and the
+    flow, whether it was rehearsed, and per method its label (vanilla, idk or empty) and why. The
+    columns id, correctness, certainty, correctness_rehearsal are `harness construct`'s input."""
+    from harness import construct
+    th = _thresholds(f)
+    items = {it["id"]: it for it in read_jsonl(run_dir / layout.pool(f["kind"]) / layout.ITEMS)}
+    rehearsed = run_dir / layout.rehearse(f["kind"]) / layout.SFT_DATA
+    rehearsed_ids = {r["id"] for r in read_jsonl(rehearsed)} if rehearsed.exists() else set()
+    keep_zero = f["keep_zero_flow"]
+    out = []
+    for r in f["table"]:
+        row = {"id": r["id"], "question": items.get(r["id"], {}).get("question"),
+               "answer": items.get(r["id"], {}).get("answer"), "correctness": r["correctness"],
+               "certainty": r["certainty"]}
+        if f["flow"]:
+            row.update(correctness_rehearsal=r["correctness"] + f["flow"][r["id"]], flow=f["flow"][r["id"]],
+                       rehearsed=r["id"] in rehearsed_ids)
+        out.append(row)
+    for name, m in f["methods"].items():
+        table_kind = getattr(METHODS[name], "TABLE", None)
+        labels = {}
+        for lab in ("vanilla", "idk"):
+            for i in m["selected"][lab]:
+                labels[i] = lab
+        man = m["manifest"]
+        van, idk = construct.candidates(out, th) if table_kind != "pool" else (out, [])
+        kept = idk
+        if table_kind == "flow" and f["flow"]:
+            kept = construct.drop_rising_flow(idk, keep_zero=keep_zero)
+        reproduced = len(van) == man["n_van_candidates"] and len(kept) == man["n_idk_candidates"]
+        van_ids, idk_ids, kept_ids = {r["id"] for r in van}, {r["id"] for r in idk}, {r["id"] for r in kept}
+        for row in out:
+            i, lab = row["id"], labels.get(row["id"], "")
+            row[name] = lab
+            row[f"{name}_why"] = _why(i, lab, table_kind, van_ids, idk_ids, kept_ids, reproduced, row.get("flow"))
+    return out
+
+
+def _why(i, label, table_kind, van, idk, kept, reproduced, flow) -> str:
+    if table_kind == "pool":
+        return "drawn from the pool" if label else "not drawn"
+    if not reproduced:
+        return f"selected as {label}" if label else "not selected (the method's candidate rule is its own)"
+    if i in van:
+        return "mu >= tau_hi: vanilla candidate, " + ("selected" if label else "not selected")
+    if i in kept:
+        return "mu <= tau_lo" + (", flow < 0" if table_kind == "flow" else "") + ": idk candidate, " + (
+            "selected" if label else "not selected")
+    if i in idk:
+        return f"mu <= tau_lo but the flow filter drops it (flow {flow:+.2f}: rehearsal did not lower it)"
+    return "mu between the thresholds: neither vanilla nor idk"
 
 
 def knowledge_plot(f: dict):
@@ -222,20 +298,41 @@ def analyse(run_dir: Path, published: Path, out_dir: Path) -> Path:
         figures.append(("crss", "CRSS per method", "selection"))
     save(over_refusal_plot(rows), plots / "over_refusal")
     figures.append(("over_refusal", "over-refusal per method", "results"))
-    summary = [{"kind": f["kind"], "pool": f["pool"], "flow_questions": len(f["flow"]),
+    summary = [{"kind": f["kind"], "pool": f["pool"], "flow_questions": len(f["flow"]), "rehearsal": f["rehearsal"],
                 "methods": {n: {k: v for k, v in m.items() if k != "selected"} for n, m in f["methods"].items()}}
                for f in facts]
     write_json(out_dir / "analysis.json", summary)
+    import pandas as pd
+    for f in facts:
+        joined = joined_table(run_dir, f)
+        write_jsonl(out_dir / f"knowledge_table.{f['kind']}.jsonl", joined)
+        write_text(out_dir / f"knowledge_table.{f['kind']}.csv", pd.DataFrame(joined).to_csv(index=False))
     table = selection_table(facts)
     cfg = read_json(run_dir / layout.CONFIG)
     head = (f"Run `{cfg.get('hash', run_dir.name)}` ({cfg['config']['model']}, preset "
             f"{cfg['config']['preset']['name']}). Selection: rows drawn (asked, candidates at the thresholds); "
             "mean correctness mu, certainty sigma and knowledge flow of the selected questions.")
-    md = ["# What the leaderboard rests on", "", head, "", *table, ""]
+    notes = [_rehearsal_text(f) for f in facts if f["rehearsal"]]
+    notes.append("Every pool question with its text, M0's mu and sigma, the rehearsed mu and flow, and each "
+                 "method's label and why: `knowledge_table.<domain>.jsonl` / `.csv` (its id, correctness, "
+                 "certainty and correctness_rehearsal columns are `harness construct`'s input).")
+    md = ["# What the leaderboard rests on", "", head, "", *table, "", *[f"{n}\n" for n in notes]]
     md += [f"![{cap}](plots/{stem}.svg)" for stem, cap, _ in figures]
     write_text(out_dir / "analysis.md", "\n".join(md) + "\n")
-    write_text(out_dir / "analysis.html", _page(head, table, [(plots / f"{s}.png", c) for s, c, _ in figures]))
+    write_text(out_dir / "analysis.html", _page(head + " " + " ".join(notes), table,
+                                                [(plots / f"{s}.png", c) for s, c, _ in figures]))
     return out_dir / "analysis.html"
+
+
+def _rehearsal_text(f: dict) -> str:
+    r = f["rehearsal"]
+    text = (f"{KINDS[f['kind']]} rehearsal: {r['picked']} questions, {r['meet_thresholds']} of them meeting mu >= "
+            f"{r['min_correctness']}" + (f" and sigma >= {r['min_certainty']}" if r.get("min_certainty") is not None else ""))
+    if r["fallback"]:
+        text += (f"; the fallback filled the rest with the next best by (mu, sigma), down to mu = "
+                 f"{r['lowest_correctness_picked']:.2f} ({r['picked_with_correctness_0']} at mu = 0): the rehearsal "
+                 "also taught answers M0 did not know")
+    return text + "."
 
 
 def _page(head: str, table: list[str], images: list[tuple[Path, str]]) -> str:

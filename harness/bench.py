@@ -86,6 +86,21 @@ def check_inputs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
     check_available(data_needs(cfg, methods, tasks), data_dir(cfg.data_dir))
 
 
+def prompt_style(cfg: RunConfig, base: str) -> str | None:
+    """The style prompts will have (chat or completion) for this model; a warning when auto falls back
+    to completion because the model has no chat template, an error when chat was asked of such a model."""
+    from harness.prompts import resolved_style
+    if not engine_entry(cfg.engine).loads_models:
+        return None if cfg.prompt_style == "auto" else cfg.prompt_style
+    from transformers import AutoTokenizer
+    style = resolved_style(AutoTokenizer.from_pretrained(base, trust_remote_code=cfg.trust_remote_code),
+                           cfg.prompt_style)
+    if cfg.prompt_style == "auto" and style == "completion":
+        console.print(f"[yellow]warning: {cfg.model} has no chat template (a base model?): prompts use the completion "
+                      "style 'Question: ...\nAnswer:'; pass --prompt-style to choose[/yellow]")
+    return style
+
+
 def busy_warning(samples: list[int] | None = None) -> str | None:
     """A warning when other processes already keep the CPU busy (a second heavy process made one SFT
     35x slower on 2 cores): the median number of other runnable tasks over half a second, from
@@ -138,12 +153,14 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     methods = checked(methods, tasks)
     preflight(cfg, methods, tasks)
     base = resolve_model(cfg)
+    style = prompt_style(cfg, base)
     if table:
         check_leaderboard_owner(out, config_hash(cfg), overwrite)     # early: before hours of work
     busy = busy_warning()
     if busy:
         console.print(f"[yellow]warning: {busy}[/yellow]")
-    run_dir = prepare_run_dir(cfg, out)
+    meta = {"prompt_style": style, **({"model_name": cfg.model_name} if cfg.model_name else {})}
+    run_dir = prepare_run_dir(cfg, out, meta)
     console.print(f"run directory: {run_dir}")
     engines = EnginePool(cfg.engine)
     cache = out / "cache" if cfg.cache else None
@@ -159,7 +176,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
             console.print(f"generation cache: {stats['hits']} prompts reused, {stats['misses']} generated"
                           f"{corrupt} ({cache / 'generations.sqlite'})")
-    rows = [row(run_dir, cfg.model, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
+    rows = [row(run_dir, cfg.label, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
             for t in tasks for m in methods for label in labels(cfg, m, t)]
     if not table:
         return rows

@@ -33,7 +33,7 @@ def _run_config(args):
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
                     cache=not args.no_cache, train_launcher=args.train_launcher,
-                    train_seeds=_seeds(args.seeds))
+                    train_seeds=_seeds(args.seeds), prompt_style=args.prompt_style, model_name=args.model_name)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     return cfg, methods
@@ -95,7 +95,8 @@ def _train(args) -> None:
         domain = preset(args.preset).open if args.domain == "open" else preset(args.preset).choice
         cfg = domain.rehearsal_sft if args.rehearsal else domain.sft
     report = train(resolve(args.model), read_jsonl(args.data), cfg, Path(args.out), seed=args.seed,
-                   bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code)
+                   bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code,
+                   prompt_style=args.prompt_style)
     print(json.dumps(report))
 
 
@@ -167,10 +168,15 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     from harness.config import PRESETS
     from harness.engines.registry import ENGINES
     from harness.models import DEFAULT_MODEL
+    from harness.prompts import PROMPT_STYLES
     p.add_argument("--methods", default="craft,rait", help="comma list of methods (harness ls), or 'all'")
     p.add_argument("--tasks", default="triviaqa,mmlu", help="comma list of tasks (harness ls)")
     p.add_argument("--model", default=None,
                    help=f"alias, hub id or local directory (default: {DEFAULT_MODEL}, SmolLM2-135M-Instruct)")
+    p.add_argument("--model-name", default=None, help="the model's label on leaderboards (default: --model)")
+    p.add_argument("--prompt-style", default="auto", choices=PROMPT_STYLES,
+                   help="chat: the model's chat template; completion: 'Question: ...\\nAnswer:' for base models; "
+                        "auto: chat where the model has a template, else completion (with a warning)")
     p.add_argument("--preset", default="smoke", help=f"{', '.join(PRESETS)}, or a YAML file of overrides")
     p.add_argument("--data-dir", default=None, help="offline data (default: $HARNESS_DATA_DIR, else the hub)")
     p.add_argument("--out", default="results", help="output directory: runs/, cache/, leaderboard.*")
@@ -264,6 +270,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
                    help="bfloat16: mixed-precision autocast; float32: off")
     t.add_argument("--trust-remote-code", action="store_true")
+    t.add_argument("--prompt-style", default="auto", choices=["auto", "chat", "completion"],
+                   help="how prompts are rendered (as bench --prompt-style)")
     t.set_defaults(func=_train)
     sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
     return p

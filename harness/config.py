@@ -241,6 +241,7 @@ class RunConfig:
     engine: str = "hf"
     dtype: str = "bfloat16"                 # inference dtype; also bf16 autocast in SFT
     trust_remote_code: bool = False
+    prompt_style: str = "auto"              # auto (chat template if the model has one), chat, completion
     # Not part of the run's identity: they change speed or location, never results.
     batch_size: int = 32
     data_dir: str | None = None
@@ -250,13 +251,22 @@ class RunConfig:
     # constructed set and evaluated on the same questions; () is the data seed alone. Not part of the
     # identity: each seed's models live in the run under their own labels (layout.seeded).
     train_seeds: tuple[int, ...] = ()
+    model_name: str | None = None           # the label on leaderboards (default: --model as given)
 
     def __post_init__(self):
+        from harness.prompts import PROMPT_STYLES
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}")
         if len(set(self.train_seeds)) != len(self.train_seeds):
             raise ValueError(f"training seeds must be distinct, got {list(self.train_seeds)}")
         if any(not isinstance(s, int) or s < 0 for s in (self.seed, *self.train_seeds)):
             raise ValueError(f"seeds must be non-negative integers, got seed {self.seed!r}, "
                              f"training seeds {list(self.train_seeds)}")
+
+    @property
+    def label(self) -> str:
+        """The model's name on leaderboards."""
+        return self.model_name or self.model
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -281,11 +291,13 @@ class RunConfig:
     def identity(self) -> dict:
         """Everything that changes outputs, nothing that does not (hashed into the run directory)."""
         d = dataclasses.asdict(self)
-        for key in ("batch_size", "data_dir", "limit", "cache", "train_launcher", "train_seeds"):
+        for key in ("batch_size", "data_dir", "limit", "cache", "train_launcher", "train_seeds", "model_name"):
             d.pop(key)
         d["n_test"] = self.n_test
         if not d["preset"]["n_test_tasks"]:
             del d["preset"]["n_test_tasks"]      # absent when unused: earlier runs keep their hash
+        if d["prompt_style"] == "auto":
+            del d["prompt_style"]                # likewise; auto resolves per model (recorded in config.json)
         return d
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.engines.protocol import Engine
+from harness.io import write_json
 from harness.tasks import TaskInfo, registry, task_manager
 
 
@@ -87,15 +88,21 @@ def engine_lm(engine: Engine, max_new_tokens: int):
 
 
 def evaluate(engine: Engine, task: str, items: list[dict], rows_file: Path,
-             style: str, max_new_tokens: int, scoring) -> list[dict]:
+             style: str, max_new_tokens: int, scoring, results_file: Path | None = None) -> list[dict]:
     """Run one lm-eval task over the questions in rows_file (`items` in the same order) and return
     one record per question. MMLU records carry their subject as `group` when the run averages
-    MMLU over subjects (the code's macro average)."""
+    MMLU over subjects (the code's macro average). With `results_file`, lm-eval's own results
+    (its per-task metrics, versions and sample counts) are saved there too."""
     from lm_eval import simple_evaluate
 
     lm = engine_lm(engine, max_new_tokens)
     out = simple_evaluate(model=lm, tasks=[task_config(task, rows_file, style, scoring)], log_samples=True,
                           bootstrap_iters=0, verbosity="WARNING", task_manager=task_manager())
+    if results_file is not None:
+        import lm_eval
+        write_json(results_file, {"lm_eval": getattr(lm_eval, "__version__", None),
+                                  **{k: out[k] for k in ("results", "versions", "n-samples", "higher_is_better")
+                                     if k in out}})
     samples = sorted(out["samples"][task_info(task).lm_eval_name], key=lambda s: s["doc_id"])
     if len(samples) != len(items):
         raise RuntimeError(f"lm-eval returned {len(samples)} samples for {len(items)} questions of {task}")

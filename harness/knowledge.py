@@ -143,11 +143,25 @@ def with_flow(initial: Sequence[dict], rehearsed: Sequence[dict]) -> list[dict]:
 def rehearsal_pick(table: Sequence[dict], size: int, min_correctness: float,
                    min_certainty: float | None) -> list[str]:
     """Ids of the most-known questions; falls back to the top-k by (mu, sigma) if too few pass."""
-    def passes(r):
-        return r["correctness"] >= min_correctness and (
-            min_certainty is None or r["certainty"] >= min_certainty)
     ranked = sorted(table, key=lambda r: (-r["correctness"], -r["certainty"]))
-    chosen = [r for r in ranked if passes(r)][:size]
+    chosen = [r for r in ranked if _well_known(r, min_correctness, min_certainty)][:size]
     if len(chosen) < size:
         chosen = ranked[:size]
     return [r["id"] for r in chosen]
+
+
+def _well_known(r: dict, min_correctness: float, min_certainty: float | None) -> bool:
+    return r["correctness"] >= min_correctness and (min_certainty is None or r["certainty"] >= min_certainty)
+
+
+def rehearsal_report(table: Sequence[dict], ids: Sequence[str], size: int, min_correctness: float,
+                     min_certainty: float | None) -> dict:
+    """What the rehearsal set is made of: how many picked questions meet the thresholds, and whether
+    the fallback (top questions by mu, sigma) filled it, with the weakest picked question's mu."""
+    by_id = {r["id"]: r for r in table}
+    picked = [by_id[i] for i in ids]
+    passing = sum(_well_known(r, min_correctness, min_certainty) for r in picked)
+    return {"asked": size, "picked": len(picked), "meet_thresholds": passing,
+            "fallback": passing < len(picked), "min_correctness": min_correctness, "min_certainty": min_certainty,
+            "lowest_correctness_picked": min((r["correctness"] for r in picked), default=None),
+            "picked_with_correctness_0": sum(r["correctness"] == 0 for r in picked)}

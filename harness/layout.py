@@ -23,6 +23,8 @@ CONFIG, TIMINGS, DONE = "config.json", "timings.json", "DONE"
 RECORDS, KNOWLEDGE, ITEMS, ROWS = "records.jsonl", "knowledge.jsonl", "items.jsonl", "rows.jsonl"
 MANIFEST, SFT_DATA, SELECTION, CRSS, TRAIN = "manifest.json", "sft_data.jsonl", "selection.jsonl", "crss.json", "train.json"
 LEADERBOARD = "leaderboard.json"
+REHEARSAL = "rehearsal.json"
+LM_EVAL_RESULTS = "lm_eval_results.json"  # lm-eval's own results, beside the records              # the rehearsal set: thresholds met, fallback used
 
 
 def pool(kind: str) -> str:

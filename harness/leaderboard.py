@@ -191,8 +191,10 @@ def cell_text(r: dict, key: str) -> str:
 
 
 def is_best_ths(r: dict, task_rows: list[dict]) -> bool:
-    """Ties are all best; a tolerance keeps equal THS computed along different paths tied."""
-    values = [x["ths"] for x in task_rows if x.get("ths") is not None]
+    """The best THS among the rows of the same model (each model has its own reference, so THS of two
+    models are not on one scale). Ties are all best; a tolerance keeps equal THS computed along
+    different paths tied."""
+    values = [x["ths"] for x in task_rows if x.get("ths") is not None and x.get("model") == r.get("model")]
     return r.get("ths") is not None and r["ths"] >= max(values) - 1e-12
 
 

@@ -13,7 +13,7 @@ from harness.data import load_items, load_rows, to_item
 from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.paths import data_dir
 from harness.prompts import idk_target, question_text
-from harness.run import Stage, StageContext
+from harness.run import Stage, StageContext, console
 
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
@@ -76,14 +76,14 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     bf16 = ctx.cfg.dtype == "bfloat16"
     # The rehearsal belongs to the data (it decides the knowledge flow): always the data seed.
     seed = ctx.cfg.seed if rehearsal or ctx.train_seed is None else ctx.train_seed
-    entry = sftcache.key(ctx.base_model, sft, rows, seed, bf16)
+    entry = sftcache.key(ctx.base_model, sft, rows, seed, bf16, ctx.cfg.prompt_style)
     if ctx.cache_dir and sftcache.restore(ctx.cache_dir, entry, ctx.dir):
         return                               # the same dataset was trained before in this --out
     if ctx.cfg.train_launcher:
         launch_training(ctx, sft, seed)
     else:
         train(ctx.base_model, rows, sft, ctx.dir, seed=seed, bf16=bf16,
-              trust_remote_code=ctx.cfg.trust_remote_code)
+              trust_remote_code=ctx.cfg.trust_remote_code, prompt_style=ctx.cfg.prompt_style)
     if ctx.cache_dir:
         sftcache.store(ctx.cache_dir, entry, ctx.dir)
 
@@ -99,7 +99,8 @@ def launch_training(ctx: StageContext, sft, seed: int) -> None:
     cmd = [*shlex.split(ctx.cfg.train_launcher), "-m", "harness.cli", "train", "--model", ctx.base_model,
            "--data", str(ctx.dir / layout.SFT_DATA), "--out", str(ctx.dir),
            "--sft-config", str(ctx.dir / "sft_config.json"), "--seed", str(seed),
-           "--dtype", "bfloat16" if ctx.cfg.dtype == "bfloat16" else "float32"]
+           "--dtype", "bfloat16" if ctx.cfg.dtype == "bfloat16" else "float32",
+           "--prompt-style", ctx.cfg.prompt_style]
     if ctx.cfg.trust_remote_code:
         cmd.append("--trust-remote-code")
     if cmd[0] == "python":
@@ -115,8 +116,18 @@ def rehearse_stage(kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
         d = ctx.cfg.domain(kind)
         table = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
-        ids = set(knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
-                                           d.rehearsal_min_certainty))
+        picked = knowledge.rehearsal_pick(table, d.rehearsal_size, d.rehearsal_min_correctness,
+                                          d.rehearsal_min_certainty)
+        report = knowledge.rehearsal_report(table, picked, d.rehearsal_size, d.rehearsal_min_correctness,
+                                            d.rehearsal_min_certainty)
+        write_json(ctx.dir / layout.REHEARSAL, report)
+        if report["fallback"]:
+            console.print(f"[yellow]warning: {kind} rehearsal: only {report['meet_thresholds']} of {report['picked']} "
+                          f"questions meet mu >= {d.rehearsal_min_correctness} (and the certainty threshold); the "
+                          f"rest are the next best by (mu, sigma), down to mu = {report['lowest_correctness_picked']:.2f}"
+                          f" ({report['picked_with_correctness_0']} at mu = 0) - recorded in "
+                          f"{layout.rehearse(kind)}/{layout.REHEARSAL}[/yellow]")
+        ids = set(picked)
         items = [it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS) if it["id"] in ids]
         _train(ctx, kind, [{"id": it["id"], "prompt": _text(ctx, it, "basic"), "target": it["answer"]}
                            for it in items], rehearsal=True)
@@ -163,6 +174,11 @@ def build_stage(method: str, kind: str, select, version: int, table: str) -> Sta
         rows = _sft_rows(ctx, kind, items, [(r["id"], r["label"]) for r in sel.rows])
         write_jsonl(ctx.dir / layout.SFT_DATA, rows)
         write_json(ctx.dir / layout.MANIFEST, {"rule": method, **sel.to_manifest()})
+        short = sel.shortfall
+        if short["vanilla"] or short["idk"]:
+            console.print(f"[yellow]warning: {method} ({kind}): asked {sel.n_van_asked} vanilla / {sel.n_idk_asked} idk "
+                          f"rows, the pool has {sel.n_van_candidates} / {sel.n_idk_candidates} candidates: short by "
+                          f"{short['vanilla']} / {short['idk']} (flagged 'short' on the leaderboard)[/yellow]")
     return Stage(layout.build(kind, method), run, version)
 
 
@@ -203,6 +219,8 @@ def train_stage(method: str, kind: str) -> Stage:
             _train(ctx, kind, rows)
         else:
             # SFT on nothing leaves M0 as it is; the build manifest records the shortfall.
+            console.print(f"[red]warning: {method} ({kind}): the constructed training set is empty, so nothing is "
+                          f"trained: it is scored as the untuned model and flagged UNTRAINED[/red]")
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0,
                                                 "reason": "the constructed dataset is empty"})
     return Stage(layout.train(kind, method), run, VERSIONS["train"])
@@ -257,6 +275,6 @@ def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage
         p = ctx.cfg.preset
         limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
         records = evaluate(engine, task, read_jsonl(tests / layout.ITEMS), tests / layout.ROWS, style, limit,
-                           ctx.cfg.preset.scoring)
+                           ctx.cfg.preset.scoring, results_file=ctx.dir / layout.LM_EVAL_RESULTS)
         write_jsonl(ctx.dir / layout.RECORDS, records)
     return Stage(layout.evaluation(method, task), run, VERSIONS["eval"])

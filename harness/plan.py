@@ -60,10 +60,16 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
     van, idk = construct.candidates(rows, p.thresholds)
     n = len(rows)
     sets = {"vanilla": expected(len(van), n, pool), "idk": expected(len(idk), n, pool)}
+    # The flow filter keeps idk candidates whose correctness falls under rehearsal (d_mu < 0; the MCQA
+    # code also d_mu == 0): at mu = 0 nothing can fall, so without rehearsing, the pilot bounds the
+    # flow methods' idk set by the idk candidates with mu > 0.
+    can_fall = [r for r in idk if d.keep_zero_flow or r["correctness"] > 0]
+    flow_bound = expected(len(can_fall), n, pool)
+    report_flow = {"idk_can_fall": flow_bound}
     mus = [r["correctness"] for r in rows]
     report = {"kind": kind, "pilot": n, "pool": pool, "asked": {"vanilla": d.n_van, "idk": d.n_idk},
               "correctness_histogram": histogram(mus), "certainty_quantiles": quantiles([r["certainty"] for r in rows]),
-              "candidates": sets, "methods": {}, "warnings": []}
+              "candidates": sets, **report_flow, "methods": {}, "warnings": []}
     warn = report["warnings"].append
     half = sum(1 for mu in mus if p.thresholds.lo < mu < p.thresholds.hi)
     if half:
@@ -80,8 +86,13 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
         else:
             cand = {k: v["expected"] for k, v in sets.items()}
             asked = {"vanilla": d.n_van, "idk": d.n_idk}
+        note = ""
+        if table == "flow":
+            cand["idk"] = flow_bound["expected"]
+            note = ("idk: at most the idk candidates that can fall under rehearsal (mu > 0), "
+                    f"95% {flow_bound['lo']}-{flow_bound['hi']}; the pilot does not rehearse, so the flow "
+                    "filter keeps some part of these")
         short = {k: max(0, asked[k] - cand[k]) for k in cand}
-        note = "idk after the flow filter: at most this (the pilot does not rehearse)" if table == "flow" else ""
         report["methods"][m] = {"table": table, "candidates": cand, "asked": asked, "shortfall": short, "note": note}
         if cand["vanilla"] + cand["idk"] == 0:
             warn(f"{m}: no candidate at all: the method would train on nothing and be scored as M0 (UNTRAINED)")
@@ -140,7 +151,8 @@ def _step_seconds(cfg: RunConfig, base: str, kind: str, items: list[dict], work:
     rows = [{"id": it["id"], "prompt": question_text(it, "refuse", cfg.preset.scoring.choice_prompt),
              "target": it["answer"]} for it in items][:sft.batch_size * sft.grad_accum]
     report = train(base, rows, replace(sft, epochs=1), work / f"{kind}-sft", seed=cfg.seed,
-                   bf16=cfg.dtype == "bfloat16", trust_remote_code=cfg.trust_remote_code)
+                   bf16=cfg.dtype == "bfloat16", trust_remote_code=cfg.trust_remote_code,
+                   prompt_style=cfg.prompt_style)
     return report["train_seconds"] / max(1, report["steps"])
 
 
@@ -181,7 +193,8 @@ def _measure(cfg: RunConfig, base: str, pilots: dict) -> dict:
     answers per second, and the load's seconds. No generation cache: the pilot measures speed."""
     start = time.time()
     engine = make_engine(cfg.engine, EngineSpec(model=base, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                                                trust_remote_code=cfg.trust_remote_code))
+                                                trust_remote_code=cfg.trust_remote_code,
+                                                prompt_style=cfg.prompt_style))
     load = time.time() - start
     try:
         return {kind: (*_query(engine, cfg, kind, items), _eval_rate(engine, cfg, kind, items), load)

@@ -54,14 +54,22 @@ def _err(r: dict, metric: str):
 def ths_plane(task: str, rows: list[dict]):
     """Pc against Pw; THS is zero on the ray through init-basic and positive below it.
 
-    With one model each method has its own colour; with several, a model's ray and points share
-    a colour and the marker tells the methods apart.
+    The axes zoom to the points and their intervals (a 135M model's Pc of 5-15% would otherwise sit in
+    a corner), and methods are told apart by a legend beside the plot rather than by labels that
+    collide when points crowd. With one model each method has its own colour; with several, a
+    model's ray and points share a colour and the marker tells the methods apart.
     """
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6.4, 5.6))
+    fig = Figure(figsize=(7.6, 5.2))
     ax = fig.add_subplot()
     groups = list(dict.fromkeys((r["model"], r["run"]) for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    xs = [100 * (r.get("pc_hi") if r.get("pc_hi") is not None else r["pc"]) for r in rows]
+    ys = [100 * (r.get("pw_hi") if r.get("pw_hi") is not None else r["pw"]) for r in rows]
+    x_max = min(100.0, max(xs + [1.0]) * 1.15 + 1)
+    y_max = min(100.0, max(ys + [1.0]) * 1.08 + 1)
+    x_min = max(0.0, min(100 * (r.get("pc_lo") if r.get("pc_lo") is not None else r["pc"]) for r in rows) * 0.85 - 1)
+    y_min = max(0.0, min(100 * (r.get("pw_lo") if r.get("pw_lo") is not None else r["pw"]) for r in rows) * 0.92 - 1)
     for ref in (r for r in rows if r["method"] == REFERENCE):
         pc0, pw0 = 100 * ref["pc"], 100 * ref["pw"]
         if max(pc0, pw0) > 0:                          # a reference that refuses everything has no ray
@@ -72,16 +80,14 @@ def ths_plane(task: str, rows: list[dict]):
     for i, r in enumerate(rows):
         x, y = 100 * r["pc"], 100 * r["pw"]
         g, m = groups.index((r["model"], r["run"])), methods.index(r["method"])
-        colour, marker = (f"C{i % 10}", "o") if len(groups) == 1 else (f"C{g % 10}", _MARKERS[m % len(_MARKERS)])
+        colour, marker = ((f"C{i % 10}", _MARKERS[(i // 10) % len(_MARKERS)]) if len(groups) == 1
+                          else (f"C{g % 10}", _MARKERS[m % len(_MARKERS)]))
         ax.errorbar(x, y, xerr=_err(r, "pc"), yerr=_err(r, "pw"), fmt=marker, color=colour,
-                    capsize=3, markersize=5, clip_on=False)
-        ax.annotate(label(r, rows), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8)
-    ax.set(xlim=(0, 100), ylim=(0, 100), xlabel="Pc: correct (%)", ylabel="Pw: wrong (%)",
-           title=f"{task}: THS plane (95% CI whiskers)")
-    ax.set_aspect("equal")
+                    capsize=3, markersize=5, label=label(r, rows))
+    ax.set(xlim=(x_min, x_max), ylim=(y_min, y_max), xlabel="Pc: correct (%)", ylabel="Pw: wrong (%)",
+           title=f"{task}: THS plane (95% CI whiskers; zoomed to the data)")
     ax.grid(True, linewidth=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, borderaxespad=0)
     return fig
 
 

@@ -93,11 +93,43 @@ def choice_fewshot(body: str, shots: Sequence[tuple[str, str]]) -> str:
     return "\n\n".join([f"{b.rstrip()} {a}" for b, a in shots] + [body])
 
 
-def render_chat(tokenizer, user: str | list[dict]) -> str:
+PROMPT_STYLES = ("auto", "chat", "completion")
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def resolved_style(tokenizer, style: str = "auto") -> str:
+    """"chat" or "completion": auto is chat where the tokenizer has a chat template (instruct models),
+    completion where it has none (base models, which answer bare questions with junk)."""
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+    if style == "chat" and not has_chat_template(tokenizer):
+        raise ValueError("prompt style 'chat' needs a chat template, and this model's tokenizer has none "
+                         "(a base model): use --prompt-style completion (or auto)")
+    return ("chat" if has_chat_template(tokenizer) else "completion") if style == "auto" else style
+
+
+def completion(messages: list[dict]) -> str:
+    """A base model's prompt: each user turn as `Question: ...` and each assistant turn as its
+    `Answer: ...`, ending with an open `Answer:`."""
+    parts = [f"Question: {m['content']}\nAnswer:" if m["role"] == "user" else f" {m['content']}\n\n"
+             for m in messages if m["role"] in ("user", "assistant")]
+    return "".join(parts)
+
+
+def render_chat(tokenizer, user: str | list[dict], style: str = "auto") -> str:
     """The text a model sees for one user turn or a list of chat messages: the tokenizer's chat
-    template with the assistant turn opened, or for base models the turns as plain lines.
-    Training (harness.sft) and every engine use this, so a tuned model is asked as it was taught."""
+    template with the assistant turn opened, or in the completion style (base models; `auto` picks
+    it where there is no template) `Question: ...\nAnswer:`. Training (harness.sft) and every engine
+    use this, so a tuned model is asked as it was taught."""
     messages = [{"role": "user", "content": user}] if isinstance(user, str) else list(user)
-    if not getattr(tokenizer, "chat_template", None):
-        return "\n".join(m["content"] for m in messages)
+    if resolved_style(tokenizer, style) == "completion":
+        return completion(messages)
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def answer_text(tokenizer, target: str, style: str = "auto") -> str:
+    """A training target as it follows the prompt: after `Answer:` a space, after a chat template as is."""
+    return f" {target}" if resolved_style(tokenizer, style) == "completion" else target

@@ -60,7 +60,7 @@ def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict
     meta = read_json(run_dir / layout.CONFIG)
     pairs = discover(run_dir)
     try:
-        model, preset = meta["config"]["model"], meta["config"]["preset"]["name"]
+        model, preset = meta.get("model_name") or meta["config"]["model"], meta["config"]["preset"]["name"]
     except (KeyError, TypeError):
         raise ValueError(f"{run_dir}/config.json has no config.model or config.preset.name") from None
     rows = [row(run_dir, model, preset, m, t, task_info(t).kind, REFERENCE) for m, t in pairs]

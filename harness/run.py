@@ -129,7 +129,8 @@ class StageContext:
         from harness.engines.protocol import EngineSpec
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
                           batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code,
-                          cache=str(self.cache_dir / "generations.sqlite") if self.cache_dir else None)
+                          cache=str(self.cache_dir / "generations.sqlite") if self.cache_dir else None,
+                          prompt_style=self.cfg.prompt_style)
         return self.engines.get(spec)
 
 
@@ -147,8 +148,9 @@ def git_sha() -> str | None:
         return None
 
 
-def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
-    """OUT/runs/<hash of the config>; refuses a directory whose config.json records another config."""
+def prepare_run_dir(cfg: RunConfig, out: Path, meta: dict | None = None) -> Path:
+    """OUT/runs/<hash of the config>; refuses a directory whose config.json records another config.
+    `meta` (the resolved prompt style, the model's label) is recorded beside the config, not in it."""
     run_dir = layout.run_dir(out, config_hash(cfg))
     record = run_dir / layout.CONFIG
     ours = json.loads(json.dumps(cfg.identity(), default=str))
@@ -161,9 +163,13 @@ def prepare_run_dir(cfg: RunConfig, out: Path) -> Path:
             raise ValueError(f"{run_dir} belongs to a different config (its config.json does not match this "
                              f"run's); it was edited or written by other code. Use another --out, or delete "
                              f"{run_dir} to recompute it")
+        old = json.loads(record.read_text())
+        if meta and any(old.get(k) != v for k, v in meta.items()):
+            write_json(record, {**old, **meta})
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(record, {"hash": run_dir.name, "harness": __version__, "git_sha": git_sha(), "config": ours})
+    write_json(record, {"hash": run_dir.name, "harness": __version__, "git_sha": git_sha(), "config": ours,
+                        **(meta or {})})
     return run_dir
 
 

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from harness.config import SFTConfig
 from harness.io import write_json
-from harness.prompts import render_chat
+from harness.prompts import answer_text, render_chat
 from harness.progress import trainer_callback
 
 IGNORE = -100
@@ -32,14 +32,15 @@ def check_rows(rows: Sequence[Mapping]) -> None:
                              f"(has {', '.join(map(repr, row)) or 'no keys'})")
 
 
-def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int) -> list[dict]:
-    """Token ids and labels (-100 on the prompt) for each row; the prompt is cut from the left."""
+def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int, prompt_style: str = "auto") -> list[dict]:
+    """Token ids and labels (-100 on the prompt) for each row; the prompt is cut from the left.
+    Prompts are rendered as the engines render them (prompts.render_chat, the same style)."""
     check_rows(rows)
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     examples = []
     for number, row in enumerate(rows):
-        prompt = tokenizer(render_chat(tokenizer, row["prompt"]), add_special_tokens=False)["input_ids"]
-        answer = tokenizer(row["target"], add_special_tokens=False)["input_ids"] + end
+        prompt = tokenizer(render_chat(tokenizer, row["prompt"], prompt_style), add_special_tokens=False)["input_ids"]
+        answer = tokenizer(answer_text(tokenizer, row["target"], prompt_style), add_special_tokens=False)["input_ids"] + end
         room = max_length - len(answer)
         if room < 1:
             raise ValueError(f"training row {number}: the target takes {len(answer)} tokens with its end "
@@ -244,9 +245,11 @@ def canonical_adapter_config(model_dir: Path) -> None:
 
 
 def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Path, seed: int = 0,
-          dtype: str = "float32", trust_remote_code: bool = False, bf16: bool = False) -> dict:
+          dtype: str = "float32", trust_remote_code: bool = False, bf16: bool = False,
+          prompt_style: str = "auto") -> dict:
     """Fine-tune base_model on rows; save to out_dir/model and report to out_dir/train.json.
-    Weights stay in `dtype` (fp32 masters); `bf16` turns on mixed-precision autocast."""
+    Weights stay in `dtype` (fp32 masters); `bf16` turns on mixed-precision autocast. Prompts are
+    rendered in `prompt_style`, as the engines will ask the trained model."""
     if cfg.mode not in MODES:
         raise ValueError(f"unknown SFT mode {cfg.mode!r}; valid: {', '.join(MODES)}")
     check_rows(rows)
@@ -256,7 +259,7 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     checkpoints = out_dir / "checkpoints"
     args = _arguments(cfg, checkpoints, seed, bf16)
     tok, model = _load(base_model, cfg, seed, dtype, trust_remote_code)
-    examples = build_examples(tok, rows, cfg.max_length)
+    examples = build_examples(tok, rows, cfg.max_length, prompt_style)
     sequences = pack(examples, cfg.max_length, seed) if cfg.packing else examples
     trainer = answer_only_trainer()(model=model, args=args, train_dataset=sequences,
                       data_collator=PadCollator(tok.pad_token_id), callbacks=[trainer_callback()])

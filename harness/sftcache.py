@@ -26,10 +26,12 @@ from harness.io import write_json
 console = Console(stderr=True)
 
 
-def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool) -> str:
-    blob = json.dumps({"harness": __version__, "base": model_id(base_model), "sft": dataclasses.asdict(sft),
-                       "rows": [[r["prompt"], r["target"]] for r in rows], "seed": seed, "bf16": bf16},
-                      sort_keys=True, default=str)
+def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool, prompt_style: str = "auto") -> str:
+    entry = {"harness": __version__, "base": model_id(base_model), "sft": dataclasses.asdict(sft),
+             "rows": [[r["prompt"], r["target"]] for r in rows], "seed": seed, "bf16": bf16}
+    if prompt_style != "auto":               # absent for auto: entries stored before the option stay valid
+        entry["prompt_style"] = prompt_style
+    blob = json.dumps(entry, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

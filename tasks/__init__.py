@@ -57,7 +57,9 @@ def _metadata(name: str, cfg: dict) -> dict:
 def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str, Source]]:
     """(TASKS, DATASETS), read from the task YAMLs that lm-eval's TaskManager finds in tasks_dir."""
     tasks, datasets = {}, {}
-    entries = [(n, e) for n, e in task_manager(tasks_dir).task_index.items() if e.yaml_path and n.startswith(PREFIX)]
+    # A folder's task is rait_<folder>; its variants (rait_<folder>_refuse) are for lm-eval users only.
+    entries = [(n, e) for n, e in task_manager(tasks_dir).task_index.items()
+               if e.yaml_path and n == PREFIX + Path(e.yaml_path).parent.name]
     for lm_name, entry in sorted(entries, key=lambda ne: ((ne[1].cfg.get("metadata") or {}).get("order", 99), ne[0])):
         folder = Path(entry.yaml_path).parent.name
         meta = _metadata(folder, entry.cfg)
@@ -68,6 +70,14 @@ def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str
         datasets[meta["dataset"]] = Source(entry.cfg["dataset_path"], entry.cfg.get("dataset_name"),
                                            tuple(meta["splits"]), meta["kind"], folder, hub_splits)
     return tasks, datasets
+
+
+def refusing(doc_to_text):
+    """A task's doc_to_text in the refusal-instruction style (harness.prompts.REFUSE_PREFIX), the prompt
+    every RAIT method is tested with: the function of each folder's <task>_refuse.yaml."""
+    def doc_to_text_refuse(doc: dict, **options) -> str:
+        return doc_to_text(doc, **{**options, "style": "refuse"})
+    return doc_to_text_refuse
 
 
 def module(task: str):

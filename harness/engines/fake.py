@@ -49,6 +49,9 @@ class FakeEngine:
         LOADED.append(spec)
 
     def apply_template(self, user: str | list[dict]) -> str:
+        if self.spec.prompt_style == "completion":
+            from harness.prompts import completion
+            return completion([{"role": "user", "content": user}] if isinstance(user, str) else user)
         if isinstance(user, list):
             return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in user)
         return f"<user>{user}</user>"

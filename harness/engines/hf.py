@@ -96,7 +96,7 @@ class HFEngine:
         pass                                 # the weights go with the engine object
 
     def apply_template(self, user: str | list[dict]) -> str:
-        return render_chat(self.tok, user)
+        return render_chat(self.tok, user, self.spec.prompt_style)
 
     def _batches(self, prompts: Sequence[str], size: int, n: int = 1):
         """Longest first: similar lengths share a batch (less padding) and memory peaks early. A batch

@@ -16,6 +16,7 @@ class EngineSpec:
     device: str = "auto"
     trust_remote_code: bool = False
     cache: str | None = None                # generation cache file (engines/cache.py); None: off
+    prompt_style: str = "auto"              # prompts.render_chat: auto, chat or completion
 
 
 class Engine(Protocol):
@@ -24,8 +25,8 @@ class Engine(Protocol):
     spec: EngineSpec
 
     def apply_template(self, user: str | list[dict]) -> str:
-        """The model's chat template around one user turn or a list of chat messages
-        (plain text for base models)."""
+        """The model's chat template around one user turn or a list of chat messages, or the
+        completion prompt (`Question: ...\nAnswer:`) under spec.prompt_style (prompts.render_chat)."""
 
     def batches(self, prompts: Sequence[str], n: int = 1) -> Iterable[list[int]]:
         """How the engine groups prompts (indices) into one forward pass, n rows per prompt. It

@@ -79,7 +79,7 @@ class VLLMEngine:
 
     def apply_template(self, user: str | list[dict]) -> str:
         from harness.prompts import render_chat
-        return render_chat(self.tok, user)
+        return render_chat(self.tok, user, self.spec.prompt_style)
 
     def _inputs(self, prompts: Sequence[str]) -> list[dict]:
         # Token ids encoded like HFEngine (add_special_tokens=False: the chat template already holds

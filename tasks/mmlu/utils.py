@@ -1,11 +1,15 @@
 """MMLU: prompt, letter scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
 from harness.metrics import classify_choice, lm_eval_result
 from harness.prompts import LETTERS, question_text
+from harness.tasks import refusing
 
 
 def doc_to_text(doc: dict, style: str = "basic", choice_prompt: str = "harness", **_) -> str:
     item = {"question": doc["question"], "choices": doc["choices"], "subject": doc["subject"]}
     return question_text(item, style, choice_prompt)
+
+
+doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
 def gold(doc: dict) -> str:

@@ -1,6 +1,7 @@
 """NQ-open: prompt, scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
 from harness.metrics import classify_open, lm_eval_result
 from harness.prompts import question_text
+from harness.tasks import refusing
 
 
 def doc_to_text(doc: dict, style: str = "basic", question_mark: bool = False, **_) -> str:
@@ -8,6 +9,9 @@ def doc_to_text(doc: dict, style: str = "basic", question_mark: bool = False, **
     if question_mark and not question.endswith("?"):
         question += "?"                      # the CRaFT code's NQ prompt
     return question_text({"question": question}, style)
+
+
+doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
 def process_results(doc: dict, results: list, correctness: str = "strict", refusal: str = "broad", **_) -> dict:

@@ -4,6 +4,7 @@ The lm-eval functions take the run's options as keyword arguments with the harne
 the YAML also runs with lm-eval alone; `harness.evaluate` binds a run's prompt style and scoring."""
 from harness.metrics import classify_open, lm_eval_result
 from harness.prompts import question_text
+from harness.tasks import refusing
 
 
 def answers(answer: dict) -> list[str]:
@@ -16,6 +17,9 @@ def answers(answer: dict) -> list[str]:
 
 def doc_to_text(doc: dict, style: str = "basic", **_) -> str:
     return question_text({"question": doc["question"].strip()}, style)
+
+
+doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
 def process_results(doc: dict, results: list, correctness: str = "strict", refusal: str = "broad", **_) -> dict:

@@ -127,3 +127,28 @@ def test_training_seeds_train_the_same_set_again_and_nothing_else(run, data_dir)
             read_jsonl(run_dir / "open" / m / "train" / "sft_data.jsonl")
         if read_json(run_dir / "open" / m / "train" / "train.json")["mode"] != "none" or m == "rait":
             assert weights(f"open/{m}/train@seed1") != weights(f"open/{m}/train")
+
+
+def test_a_base_model_without_chat_template_is_warned_and_asked_in_completion_style(tmp_path, data_dir, capsys):
+    """A stand-in base model: SmolLM2 with its chat template removed. bench warns, records the style,
+    and every prompt (evaluation and training) is `Question: ...\\nAnswer:`."""
+    import json
+    import shutil
+
+    from harness.models import resolve
+    model = tmp_path / "base-model"
+    shutil.copytree(resolve("smollm2-135m"), model)
+    (model / "chat_template.jinja").unlink(missing_ok=True)
+    tc = json.loads((model / "tokenizer_config.json").read_text())
+    tc.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(tc))
+    cfg = RunConfig(model=str(model), preset=tiny_preset(), data_dir=str(data_dir), batch_size=8, limit=2,
+                    model_name="base stand-in")
+    rows = bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out")
+    assert "has no chat template" in " ".join(capsys.readouterr().err.split())
+    assert {r["model"] for r in rows} == {"base stand-in"}
+    run_dir = tmp_path / "out" / "runs" / rows[0]["run"]
+    meta = read_json(run_dir / "config.json")
+    assert meta["prompt_style"] == "completion" and meta["model_name"] == "base stand-in"
+    records = read_jsonl(run_dir / "eval" / "init-basic" / "triviaqa" / "records.jsonl")
+    assert all(r["prompt"].startswith("Question: ") and r["prompt"].endswith("\nAnswer:") for r in records)

@@ -63,3 +63,15 @@ def test_plan_command_with_the_fake_engine(tmp_path, capsys):
     assert plan["domains"]["open"]["candidates"]["idk"]["pilot"] == 2
     with pytest.raises(SystemExit):
         main(["plan", "--sample"])
+
+
+def test_the_flow_methods_idk_set_is_bounded_by_the_questions_that_can_fall():
+    """At mu = 0 the rehearsed correctness cannot fall (the OEQA code keeps d_mu < 0 only), so craft's
+    idk candidates are at most the idk questions with mu > 0: here 2 of 10, ~20 of 100, for 12 asked."""
+    table = rows([1.0] * 3 + [0.0] * 5 + [0.25] * 2)
+    r = analyse(table, replace(OPEN, n_idk=12), 100, ["rait", "craft"], "open")
+    assert r["methods"]["rait"]["candidates"]["idk"] == 70
+    assert r["methods"]["craft"]["candidates"]["idk"] == 20 and "can fall" in r["methods"]["craft"]["note"]
+    assert any("craft: ~20 idk candidates for 12 drawn (fewer than twice)" in w for w in r["warnings"])
+    kept = analyse(table, replace(OPEN, n_idk=12, keep_zero_flow=True), 100, ["craft"], "open")
+    assert kept["methods"]["craft"]["candidates"]["idk"] == 70      # the MCQA code keeps d_mu == 0 too

@@ -114,7 +114,93 @@ def test_the_notebook_api_returns_dataframes_and_leaves_the_cli_table_alone(tmp_
     assert len(recs) == 6 and {"method", "seed", "task", "id", "class"} <= set(recs.columns)
     share = recs[recs.method == "init-refuse"]["class"].value_counts(normalize=True)
     assert share.get("correct", 0) == pytest.approx(rows.set_index("method").loc["init-refuse", "pc"])
+    lm = json.loads((out / "runs" / rows.run[0] / "eval" / "init-refuse" / "triviaqa" / "lm_eval_results.json").read_text())
+    assert lm["results"]["rait_triviaqa"]["correct,none"] == pytest.approx(rows.set_index("method").loc["init-refuse", "pc"])
     table = api.publish(rows.run.unique(), tmp_path / "pub", out=out, resamples=20)
     assert (tmp_path / "pub" / "leaderboard.md").exists() and list(table.method) == ["init-basic", "init-refuse"]
     with pytest.raises(FileNotFoundError, match="neither a run directory"):
         api.records("nope", out=out)
+
+
+def _stage_ctx(tmp_path, name):
+    from harness.config import PRESETS, RunConfig
+    from harness.run import EnginePool, StageContext
+    cfg = RunConfig(model="m", preset=PRESETS["tiny"], engine="fake")
+    return StageContext(cfg, tmp_path, name, "base", EnginePool("fake"), None)
+
+
+def _done(path, rows_file, rows):
+    from harness.io import write_jsonl
+    write_jsonl(path / rows_file, rows)
+    (path / "DONE").write_text("{}")
+
+
+def test_an_empty_training_set_and_a_rehearsal_fallback_are_said_at_run_time_and_recorded(tmp_path, capsys,
+                                                                                          monkeypatch):
+    import harness.sft
+    from harness import pipeline
+    from harness.io import read_json
+    _done(tmp_path / "open" / "rait" / "build", "sft_data.jsonl", [])
+    pipeline.train_stage("rait", "open").run(_stage_ctx(tmp_path, "open/rait/train"))
+    assert "constructed training set is empty" in capsys.readouterr().err
+    assert read_json(tmp_path / "open" / "rait" / "train" / "train.json")["mode"] == "none"
+
+    monkeypatch.setattr(harness.sft, "train", lambda base, rows, sft, out, seed, **kw: write_json_train(out, rows))
+    table = [{"id": f"q{i}", "correctness": c, "certainty": 0.5} for i, c in enumerate([1.0, 0.5, 0.0, 0.0])]
+    _done(tmp_path / "open" / "query_m0", "knowledge.jsonl", table)
+    _done(tmp_path / "open" / "pool", "items.jsonl", [{"id": r["id"], "question": "Q?", "answer": "A"} for r in table])
+    pipeline.rehearse_stage("open").run(_stage_ctx(tmp_path, "open/rehearse"))   # tiny: 3 rehearsed
+    err = " ".join(capsys.readouterr().err.split())
+    assert "only 0 of 3 questions meet mu >= 0.995" in err and "(1 at mu = 0)" in err
+    report = read_json(tmp_path / "open" / "rehearse" / "rehearsal.json")
+    assert report["fallback"] and report["picked"] == 3 and report["lowest_correctness_picked"] == 0.0
+
+
+def write_json_train(out, rows):
+    from harness.io import write_json
+    write_json(out / "train.json", {"mode": "lora", "examples": len(rows)})
+
+
+class _Tok:
+    chat_template = None
+
+
+def test_base_models_get_a_completion_prompt_and_chat_is_refused_without_a_template():
+    from harness.prompts import answer_text, render_chat, resolved_style
+    assert render_chat(_Tok(), "Who wrote Hamlet?") == "Question: Who wrote Hamlet?\nAnswer:"
+    shots = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
+             {"role": "user", "content": "3+3?"}]
+    assert render_chat(_Tok(), shots) == "Question: 2+2?\nAnswer: 4\n\nQuestion: 3+3?\nAnswer:"
+    assert answer_text(_Tok(), "Shakespeare") == " Shakespeare"
+    assert resolved_style(_Tok(), "auto") == "completion"
+    with pytest.raises(ValueError, match="needs a chat template"):
+        resolved_style(_Tok(), "chat")
+    with pytest.raises(ValueError, match="prompt style must be one of auto, chat, completion"):
+        resolved_style(_Tok(), "plain")
+
+
+def test_model_name_and_prompt_style_stay_out_of_the_run_hash_unless_they_change_prompts():
+    from harness.config import PRESETS, RunConfig
+    from harness.run import config_hash
+    base = RunConfig(model="m", preset=PRESETS["tiny"])
+    assert config_hash(base) == config_hash(RunConfig(model="m", preset=PRESETS["tiny"], model_name="My model"))
+    assert config_hash(base) != config_hash(RunConfig(model="m", preset=PRESETS["tiny"], prompt_style="completion"))
+    assert RunConfig(model="m/x", preset=PRESETS["tiny"], model_name="X").label == "X"
+
+
+def test_the_best_ths_is_per_model():
+    from harness.leaderboard import is_best_ths
+    rows = [{"model": "a", "ths": 0.1}, {"model": "a", "ths": 0.3}, {"model": "b", "ths": 0.2}]
+    assert [is_best_ths(r, rows) for r in rows] == [False, True, True]
+
+
+def test_the_ths_plane_zooms_to_the_data_and_names_methods_in_a_legend():
+    from harness.plots import ths_plane
+    rows = [{"model": "m", "run": "r", "method": meth, "pc": pc, "pw": pw, "pc_lo": pc - 0.02, "pc_hi": pc + 0.02,
+             "pw_lo": pw - 0.02, "pw_hi": pw + 0.02}
+            for meth, pc, pw in (("init-basic", 0.08, 0.90), ("rait", 0.07, 0.80), ("craft", 0.075, 0.81))]
+    ax = ths_plane("triviaqa", rows).axes[0]
+    assert ax.get_xlim()[1] < 20 and ax.get_ylim()[0] > 50            # not the whole 0-100 square
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"init-basic", "rait", "craft"} <= set(legend) and any(t.startswith("THS = 0") for t in legend)
+    assert not ax.texts                                                  # no labels on the points to collide
