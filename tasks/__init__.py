@@ -53,9 +53,21 @@ def _metadata(name: str, cfg: dict) -> dict:
     return meta
 
 
+def _check_yaml(tasks_dir: Path) -> None:
+    """lm-eval's index skips a YAML it cannot read without a word (the task then looks unknown):
+    read each one here first, and name the file that is broken."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+    for path in sorted(Path(tasks_dir).glob("*/*.yaml")):
+        try:
+            load_yaml(path, resolve_func=False)
+        except Exception as e:  # yaml.YAMLError, OSError, a non-mapping document, a broken include
+            raise ValueError(f"task YAML {path} cannot be read: {type(e).__name__}: {e}") from e
+
+
 @lru_cache(maxsize=4)
 def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str, Source]]:
     """(TASKS, DATASETS), read from the task YAMLs that lm-eval's TaskManager finds in tasks_dir."""
+    _check_yaml(tasks_dir)
     tasks, datasets = {}, {}
     # A folder's task is rait_<folder>; its variants (rait_<folder>_refuse) are for lm-eval users only.
     entries = [(n, e) for n, e in task_manager(tasks_dir).task_index.items()
