@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.leaderboard import by_task
+from harness.leaderboard import by_task, flags_text
 from harness.metrics import REFERENCE
 
 # Fixed colours so Pc/Pw/Pr read the same in every figure.
@@ -70,6 +70,9 @@ def ths_plane(task: str, rows: list[dict]):
     y_max = min(100.0, max(ys + [1.0]) * 1.08 + 1)
     x_min = max(0.0, min(100 * (r.get("pc_lo") if r.get("pc_lo") is not None else r["pc"]) for r in rows) * 0.85 - 1)
     y_min = max(0.0, min(100 * (r.get("pw_lo") if r.get("pw_lo") is not None else r["pw"]) for r in rows) * 0.92 - 1)
+    # a margin, so a point at 0% or 100% is drawn whole rather than cut by the frame
+    x_pad, y_pad = 0.03 * (x_max - x_min), 0.03 * (y_max - y_min)
+    x_min, x_max, y_min, y_max = x_min - x_pad, x_max + x_pad, y_min - y_pad, y_max + y_pad
     for ref in (r for r in rows if r["method"] == REFERENCE):
         pc0, pw0 = 100 * ref["pc"], 100 * ref["pw"]
         if max(pc0, pw0) > 0:                          # a reference that refuses everything has no ray
@@ -82,8 +85,11 @@ def ths_plane(task: str, rows: list[dict]):
         g, m = groups.index((r["model"], r["run"])), methods.index(r["method"])
         colour, marker = ((f"C{i % 10}", _MARKERS[(i // 10) % len(_MARKERS)]) if len(groups) == 1
                           else (f"C{g % 10}", _MARKERS[m % len(_MARKERS)]))
+        # An untrained or short method is drawn hollow and says so in the legend.
+        flags = flags_text(r, short=True)
         ax.errorbar(x, y, xerr=_err(r, "pc"), yerr=_err(r, "pw"), fmt=marker, color=colour,
-                    capsize=3, markersize=5, label=label(r, rows))
+                    capsize=3, markersize=5, markerfacecolor="none" if flags else colour,
+                    label=label(r, rows) + (f" ({flags})" if flags else ""))
     ax.set(xlim=(x_min, x_max), ylim=(y_min, y_max), xlabel="Pc: correct (%)", ylabel="Pw: wrong (%)",
            title=f"{task}: THS plane (95% CI whiskers; zoomed to the data)")
     ax.grid(True, linewidth=0.3)

@@ -219,3 +219,16 @@ def test_an_unreadable_task_yaml_names_its_file(tmp_path):
     broken.write_text("- a list, not a task\n")
     with pytest.raises(ValueError, match=rf"{broken} cannot be read: ValueError: Expected YAML dict"):
         registry(tasks)
+
+
+def test_the_ths_plane_shows_edge_points_whole_and_flags_an_untrained_method():
+    from harness.plots import ths_plane
+    rows = [{"model": "m", "run": "r", "method": "init-basic", "pc": 0.0, "pw": 1.0},
+            {"model": "m", "run": "r", "method": "craft", "pc": 0.0, "pw": 1.0, "untrained": True},
+            {"model": "m", "run": "r", "method": "rait", "pc": 0.0, "pw": 1.0, "shortfall_van": 4}]
+    ax = ths_plane("triviaqa", rows).axes[0]
+    assert ax.get_xlim()[0] < 0 and ax.get_ylim()[1] > 100             # (0, 100) is inside the frame
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "craft (UNTRAINED)" in legend and "rait (short)" in legend and "init-basic" in legend
+    faces = {c.get_label(): c.lines[0].get_markerfacecolor() for c in ax.containers}
+    assert faces["craft (UNTRAINED)"] == "none" and faces["init-basic"] != "none"     # flagged: hollow
