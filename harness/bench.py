@@ -14,7 +14,7 @@ from harness.metrics import REFERENCE
 from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
                          out_lock, prepare_run_dir, run_lock, run_stages, stale, unique)
-from harness.methods import method
+from harness.methods import METHODS, method, unsupported
 
 
 def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,)) -> list[Stage]:
@@ -25,6 +25,8 @@ def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (No
     stages = [pipeline.test_stage(t) for t in tasks]
     for kind in kinds:
         for m in methods:
+            if unsupported(m, kind):
+                continue
             own = method(m).stages(kind)
             trained = pipeline.trained_by(own)
             stages += [s for s in own if s.name != trained]
@@ -32,6 +34,8 @@ def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (No
     for m in methods:
         for seed in seeds:
             for t in tasks:
+                if unsupported(m, task_info(t).kind):
+                    continue
                 trained = pipeline.trained_by(method(m).stages(task_info(t).kind))
                 if trained or seed == seeds[0]:      # an untuned method has one model, not one a seed
                     stages.append(pipeline.eval_stage(layout.seeded(m, seed if trained else None), method(m).STYLE,
@@ -40,7 +44,10 @@ def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (No
 
 
 def labels(cfg: RunConfig, m: str, task: str) -> list[str]:
-    """The leaderboard labels of a method on a task: one per training seed if it trains, else one."""
+    """The leaderboard labels of a method on a task: one per training seed if it trains, else one
+    (none where the method does not run on the task's domain)."""
+    if unsupported(m, task_info(task).kind):
+        return []
     if pipeline.trained_by(method(m).stages(task_info(task).kind)) is None:
         return [m]
     return [layout.seeded(m, cfg.label_seed(s)) for s in cfg.seeds]
@@ -51,7 +58,8 @@ def preflight(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
     under an engine that has no model (the fake engine)."""
     from harness.sft import check_quantization
     if not engine_entry(cfg.engine).loads_models:
-        trained = [m for m in methods for t in tasks if pipeline.trained_by(method(m).stages(task_info(t).kind))]
+        trained = [m for m in methods for t in tasks if not unsupported(m, task_info(t).kind)
+                   and pipeline.trained_by(method(m).stages(task_info(t).kind))]
         if trained:
             raise ValueError(f"--engine {cfg.engine} has no model to train, but these methods train one: "
                              f"{', '.join(dict.fromkeys(trained))}; "
@@ -69,7 +77,7 @@ def data_needs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> list[tup
     needs = [(task_info(t).dataset, test_split(t, cfg.preset.scoring)) for t in tasks]
     for kind in sorted({task_info(t).kind for t in tasks}):
         d = cfg.domain(kind)
-        names = {s.name for m in methods for s in method(m).stages(kind)}
+        names = {s.name for m in methods if not unsupported(m, kind) for s in method(m).stages(kind)}
         if layout.pool(kind) in names:
             needs.append((d.pool_dataset, d.pool_split))
         if kind == "choice" and d.n_shot and layout.query(kind) in names:
@@ -128,15 +136,26 @@ def with_reference(methods: list[str]) -> list[str]:
     return [REFERENCE] + [m for m in methods if m != REFERENCE]
 
 
+ALL = "all"
+
+
 def checked(methods: list[str], tasks: list[str]) -> list[str]:
-    """The methods to run (the reference first); unknown names fail before anything is written."""
+    """The methods to run (the reference first); unknown names, and a method asked on a domain its
+    paper does not define, fail before anything is written. "all" is every method, each on the tasks
+    it runs on."""
     if not tasks or not methods:
         raise ValueError("give at least one method (--methods) and one task (--tasks)")
     for t in tasks:
         task_info(t)
-    methods = with_reference(methods)
+    every = ALL in methods
+    methods = with_reference(list(METHODS) if every else methods)
     for m in methods:
         method(m)
+    refused = [f"{m} on {t} ({why})" for m in methods for t in tasks
+               if (why := unsupported(m, task_info(t).kind))]
+    if refused and not every:
+        raise ValueError("these methods do not run on these tasks: " + "; ".join(refused)
+                         + ". Drop the pair, or use --methods all, which runs each method where it is defined")
     return methods
 
 
@@ -228,6 +247,7 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
     d = cfg.domain(kind)
     items = load_items(d.pool_dataset, d.pool_split, data_dir(cfg.data_dir))
     pool = len(pipeline.pool_rows(items, d.pool_size, cfg.seed))
+    methods = [m for m in methods if not unsupported(m, kind)]
     names = {s.name for m in methods for s in method(m).stages(kind)}
     est = _mean_tokens(items)
     work = (f"{pool} x {d.n_samples} samples at T={d.temperature}, up to {d.query_max_new_tokens} tokens"

@@ -26,9 +26,8 @@ def _seeds(value: str | None) -> tuple[int, ...]:
 def _run_config(args):
     """The RunConfig and method list of `bench` and `plan` arguments."""
     from harness.config import RunConfig, preset
-    from harness.methods import METHODS
     from harness.models import DEFAULT_MODEL
-    methods = list(METHODS) if args.methods == "all" else _csv(args.methods)
+    methods = _csv(args.methods)      # "all" is expanded by harness.bench.checked
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
                     limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
@@ -142,7 +141,9 @@ def _ls(args) -> None:
     from harness.evaluate import tasks
     from harness.models import MODELS
     from harness.methods import METHODS
-    print("methods:");  [print(f"  {k:14} {m.DESCRIPTION}") for k, m in METHODS.items()]
+    print("methods:");  [print(f"  {k:19} {m.DESCRIPTION}"
+                               + "".join(f" [not on {kind}: {why}]" for kind, why in getattr(m, "UNSUPPORTED", {}).items()))
+                         for k, m in METHODS.items()]
     print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in tasks().items()]
     print("presets:");  [print(f"  {k:14} pool {p.open.pool_size or 'all'}/{p.choice.pool_size or 'all'}, "
                                f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]

@@ -21,7 +21,10 @@ from harness.io import read_jsonl, write_jsonl
 
 # What a method's table must hold (its TABLE): the pool's questions, M0's knowledge, or both queries.
 COLUMNS = {"pool": ("id",), "knowledge": ("id", "correctness", "certainty"),
-           "flow": ("id", "correctness", "certainty", "correctness_rehearsal")}
+           "flow": ("id", "correctness", "certainty", "correctness_rehearsal"),
+           # M0's answers too: its greedy answer (greedy_correct 0/1), and per row `gold`, `greedy`,
+           # `samples` with `sample_correct` (OEQA); the methods that put M0's own words in their targets
+           "answers": ("id", "correctness", "certainty", "greedy_correct")}
 
 
 def _is_number(v) -> bool:
@@ -78,6 +81,7 @@ class Params:
     n_idk: int
     keep_zero_flow: bool = False       # keep flow == 0 in D_idk (the MCQA code)
     replace: bool = False              # draw with replacement (the MCQA code's sample(n, replace=True))
+    idk: str = "I don't know"          # the domain's "I don't know" target (prompts.idk_target)
 
     def __post_init__(self) -> None:
         for name in ("n_van", "n_idk"):
@@ -92,10 +96,10 @@ class Params:
         return self.n_van, self.n_idk
 
 
-def params(d) -> Params:
+def params(d, idk: str = "I don't know") -> Params:
     """A domain config's selection parameters (tau_lo == tau_hi is the MCQA form)."""
     th = from_tau(d.tau_lo) if d.tau_lo == d.tau_hi else Thresholds(d.tau_lo, d.tau_hi, True)
-    return Params(th, d.n_van, d.n_idk, d.keep_zero_flow, d.draw_with_replacement)
+    return Params(th, d.n_van, d.n_idk, d.keep_zero_flow, d.draw_with_replacement, idk)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class Selection:
     n_idk_asked: int
     n_van_candidates: int
     n_idk_candidates: int
+    picked: tuple | None = None   # (vanilla, idk) questions picked, where a question gives several rows
 
     @classmethod
     def of(cls, van: Sequence[Mapping], idk: Sequence[Mapping], asked: tuple[int, int],
@@ -114,13 +119,24 @@ class Selection:
                      + [{"id": r["id"], "label": "idk"} for r in idk])
         return cls(rows, asked[0], asked[1], len(candidates[0]), len(candidates[1]))
 
+    @classmethod
+    def targets(cls, rows: Sequence[Mapping], asked: tuple[int, int], candidates: tuple[Sequence, Sequence],
+                picked: tuple[int, int] | None = None) -> "Selection":
+        """Rows that carry their own target ({"id", "label", "target"}, and "weight" where the method
+        weighs its loss): the methods whose targets are not simply the gold answer or "I don't know".
+        "vanilla" marks a row whose target answers, "idk" one whose target refuses."""
+        for i, r in enumerate(rows):
+            if r.get("label") not in ("vanilla", "idk") or not isinstance(r.get("target"), str):
+                raise ValueError(f"selection row {i}: needs label vanilla/idk and a target string, got {dict(r)}")
+        return cls(tuple(dict(r) for r in rows), asked[0], asked[1], len(candidates[0]), len(candidates[1]), picked)
+
     def _count(self, label: str) -> int:
         return sum(1 for r in self.rows if r["label"] == label)
 
     @property
     def shortfall(self) -> dict:
-        return {"vanilla": max(0, self.n_van_asked - self._count("vanilla")),
-                "idk": max(0, self.n_idk_asked - self._count("idk"))}
+        van, idk = self.picked if self.picked is not None else (self._count("vanilla"), self._count("idk"))
+        return {"vanilla": max(0, self.n_van_asked - van), "idk": max(0, self.n_idk_asked - idk)}
 
     def _unique(self, label: str) -> int:
         return len({r["id"] for r in self.rows if r["label"] == label})
@@ -131,7 +147,8 @@ class Selection:
                 "n_van_asked": self.n_van_asked, "n_idk_asked": self.n_idk_asked,
                 "n_van_candidates": self.n_van_candidates,
                 "n_idk_candidates": self.n_idk_candidates,
-                "shortfall": self.shortfall}
+                "shortfall": self.shortfall,
+                **({"questions_picked": list(self.picked)} if self.picked is not None else {})}
 
 
 def validate_table(table: Sequence[Mapping], kind: str) -> None:
@@ -216,5 +233,25 @@ def read_table(path) -> list:
 
 
 def write_selection(selection: Selection, path) -> None:
-    """Write {"id","label"} JSONL atomically, so a crash never leaves half a file."""
-    write_jsonl(path, ({"id": r["id"], "label": r["label"]} for r in selection.rows))
+    """Write {"id","label"} (and a method's own "target", "weight") JSONL atomically, so a crash never leaves half a file."""
+    write_jsonl(path, (dict(r) for r in selection.rows))
+
+
+# ---------------------------------------------------------------- blocks on M0's answers ("answers" tables)
+
+def by_greedy(table: Sequence[Mapping]) -> tuple[list, list]:
+    """(known, unknown): M0's greedy answer right or wrong (R-Tuning's split)."""
+    return ([r for r in table if r["greedy_correct"] == 1], [r for r in table if r["greedy_correct"] != 1])
+
+
+def correct_samples(row: Mapping) -> list[str]:
+    return [s for s, ok in zip(row["samples"], row["sample_correct"]) if ok]
+
+
+def known_answer(row: Mapping) -> str | None:
+    """Alignment for Honesty's response: the greedy answer if right, else the first right sample, else
+    None (none of the 1 + n answers was right)."""
+    if row["greedy_correct"] == 1:
+        return row["greedy"]
+    right = correct_samples(row)
+    return right[0] if right else None

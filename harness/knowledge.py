@@ -140,6 +140,30 @@ def with_flow(initial: Sequence[dict], rehearsed: Sequence[dict]) -> list[dict]:
              "flow": after[r["id"]] - r["correctness"]} for r in initial]
 
 
+def with_answers(rows: Sequence[dict], items: Sequence[dict], greedy: Sequence[dict] | None, scoring) -> list[dict]:
+    """M0's table with its answers scored as the run scores: `gold`, `greedy` and `greedy_correct`
+    (0/1), and for OEQA `sample_correct` per sample. MCQA's greedy answer is the query's most probable
+    letter (`greedy` None)."""
+    by_id = {it["id"]: it for it in items}
+    said = {g["id"]: g["greedy"] for g in greedy} if greedy is not None else None
+    out = []
+    for r in rows:
+        it = by_id[r["id"]]
+        if said is None:
+            probs = r["probs"]
+            answer = LETTERS[max(range(len(probs)), key=probs.__getitem__)]
+            extra = {"greedy": answer, "greedy_correct": float(answer == it["gold"])}
+        else:
+            def right(text: str) -> bool:
+                return classify_open(text, it["aliases"], scoring.correctness, scoring.refusal) == "correct"
+            if r["id"] not in said:
+                raise ValueError(f"the greedy answers lack question {r['id']!r}")
+            extra = {"greedy": said[r["id"]], "greedy_correct": float(right(said[r["id"]])),
+                     "sample_correct": [right(s) for s in r["samples"]]}
+        out.append({**r, "gold": it["answer"], **extra})
+    return out
+
+
 def rehearsal_pick(table: Sequence[dict], size: int, min_correctness: float,
                    min_certainty: float | None) -> list[str]:
     """Ids of the most-known questions; falls back to the top-k by (mu, sigma) if too few pass."""

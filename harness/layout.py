@@ -3,7 +3,7 @@ files the leaderboard, the statistics and publishing read.
 
     OUT/runs/<hash>/config.json                      resolved config (the hash input)
     OUT/runs/<hash>/timings.json                     seconds and peak RSS of each stage that ran
-    OUT/runs/<hash>/<kind>/pool|query_m0|rehearse|query_rehearsed/
+    OUT/runs/<hash>/<kind>/pool|query_m0|greedy_m0|rehearse|query_rehearsed/
     OUT/runs/<hash>/<kind>/<method>/build|crss|train/
     OUT/runs/<hash>/<kind>/<method>/train@seed<s>/   the same training set under training seed s
     OUT/runs/<hash>/tests/<task>/                    the test questions
@@ -33,6 +33,10 @@ def pool(kind: str) -> str:
 
 def query(kind: str, rehearsed: bool = False) -> str:
     return f"{kind}/query_rehearsed" if rehearsed else f"{kind}/query_m0"
+
+
+def greedy(kind: str) -> str:
+    return f"{kind}/greedy_m0"
 
 
 def rehearse(kind: str) -> str:

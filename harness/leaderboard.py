@@ -7,9 +7,14 @@ from harness import layout
 from harness.io import read_json, read_jsonl, write_json, write_text
 from harness.metrics import record_groups, summarize
 
+# SPEC section 6: CRaFT's (Pc, Pw, Pr, THS, over-refusal, truthfulness, refusal precision), Alignment for
+# Honesty's (over-conservativeness = over-refusal, prudence, honesty) and AbstainQA's (reliable accuracy,
+# effective reliability).
 COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
-           "refusal_precision", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
-PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision"]
+           "refusal_precision", "prudence", "honesty", "reliable_accuracy", "effective_reliability",
+           "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
+PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision", "prudence", "honesty",
+           "reliable_accuracy", "effective_reliability"]
 
 
 def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str,
@@ -62,11 +67,12 @@ def _seed_text(r: dict) -> str:
 
 def markdown(rows: list[dict]) -> str:
     head = ["model", "method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
-            "shortfall (van/idk)", "flags"]
+            "prudence", "honesty", "reliable acc.", "eff. reliability", "shortfall (van/idk)", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["model"], r["method"], _seed_text(r), r["task"], str(r["n"])] + [_pct(r[k]) for k in
-                 ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")] + [shortfall_text(r), flags_text(r)]
+        cells = [r["model"], r["method"], _seed_text(r), r["task"], str(r["n"])] + [_pct(r.get(k)) for k in
+                 ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "prudence", "honesty", "reliable_accuracy",
+                  "effective_reliability")] + [shortfall_text(r), flags_text(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return ("\n".join(lines + [""] + seed_markdown(seed_summary(rows)))
             + "\nAll figures in %. THS against init-basic on the same questions.\n")
@@ -133,12 +139,13 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="RAIT leaderboard (%)")
-    for col in ["method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "short", "flags"]:
+    for col in ["method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "honesty", "short",
+                "flags"]:
         table.add_column(col, justify="left" if col in ("method", "task", "flags") else "right",
                          min_width=9 if col == "flags" else None)
     for r in rows:
         table.add_row(r["method"], _seed_text(r), r["task"], str(r["n"]),
-                      *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")],
+                      *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")],
                       shortfall_text(r), flags_text(r, short=True), style="red" if r.get("untrained") else None)
     console = Console()
     if not console.is_terminal:
@@ -156,7 +163,7 @@ def print_table(rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- published leaderboard (with CIs)
 
-CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths") for end in ("lo", "hi")]
+CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths", "honesty") for end in ("lo", "hi")]
 PUBLISH_COLUMNS = COLUMNS + CI_COLUMNS + ["harness"]
 
 
@@ -172,7 +179,9 @@ def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """(header, row key) of a published table; preset and run only when rows come from several runs."""
     cols = [("model", "model"), ("method", "method"), ("seed", "seed"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
             ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
-            ("truthfulness", "truthfulness"), ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
+            ("truthfulness", "truthfulness"), ("prudence", "prudence"), ("honesty", "honesty"),
+            ("reliable acc.", "reliable_accuracy"), ("eff. reliability", "effective_reliability"),
+            ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
     if len({r["run"] for r in rows}) > 1:
         cols += [("preset", "preset"), ("run", "run")]
     return cols
@@ -183,7 +192,7 @@ def cell_text(r: dict, key: str) -> str:
         return shortfall_text(r)
     if key == "flags":
         return flags_text(r)
-    if key in ("pc", "pw", "pr", "ths"):
+    if key in ("pc", "pw", "pr", "ths", "honesty"):
         return ci_text(r, key)
     if key in PERCENT:
         return _pct(r.get(key))

@@ -12,12 +12,12 @@ from harness import construct, knowledge, layout, sftcache
 from harness.data import load_items, load_rows, to_item
 from harness.io import read_json, read_jsonl, write_json, write_jsonl
 from harness.paths import data_dir
-from harness.prompts import idk_target, question_text
+from harness.prompts import idk_target, open_fewshot, question_text
 from harness.run import Stage, StageContext, console
 
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
-VERSIONS = {"pool": 1, "query": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 1}
+VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 1}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -60,6 +60,22 @@ def query_stage(kind: str, rehearsed: bool = False) -> Stage:
         model = tuned_model(ctx, layout.rehearse(kind)) if rehearsed else {}
         write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model))
     return Stage(layout.query(kind, rehearsed), run, VERSIONS["query"])
+
+
+def greedy_stage(kind: str) -> Stage:
+    """M0's greedy answer to each pool question (OEQA), asked as the knowledge query asks (3-shot,
+    up to query_max_new_tokens, the same extraction): R-Tuning and Alignment for Honesty build their
+    targets from it. (MCQA needs no stage: the greedy letter is the query's most probable one.)"""
+    def run(ctx: StageContext) -> None:
+        d = ctx.cfg.domain(kind)
+        items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
+        engine = ctx.engine()
+        prompts = [engine.apply_template(open_fewshot(it["question"], multiturn=d.fewshot_multiturn)) for it in items]
+        raw = engine.generate(prompts, n=1, temperature=0.0, max_new_tokens=d.query_max_new_tokens,
+                              seed=ctx.cfg.seed, desc="greedy answers (M0)")
+        write_jsonl(ctx.dir / layout.KNOWLEDGE, [{"id": it["id"], "greedy": knowledge.EXTRACT[d.query_answer](r[0])}
+                                                 for it, r in zip(items, raw)])
+    return Stage(layout.greedy(kind), run, VERSIONS["greedy"])
 
 
 def _text(ctx: StageContext, item: dict, style: str) -> str:
@@ -138,6 +154,7 @@ def knowledge_stages(kind: str, table: str) -> list[Stage]:
     """What a method's table (construct.COLUMNS) needs: the pool; M0's knowledge query; or also the
     rehearsal and the rehearsed model's query (the knowledge flow)."""
     stages = {"pool": [pool_stage(kind)], "knowledge": [pool_stage(kind), query_stage(kind)],
+              "answers": [pool_stage(kind), query_stage(kind)] + ([greedy_stage(kind)] if kind == "open" else []),
               "flow": [pool_stage(kind), query_stage(kind), rehearse_stage(kind), query_stage(kind, rehearsed=True)]}
     if table not in stages:
         raise ValueError(f"unknown table kind {table!r}; valid: {', '.join(stages)}")
@@ -152,26 +169,33 @@ def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:
     rows = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
     if table == "flow":
         rows = knowledge.with_flow(rows, read_jsonl(ctx.input(layout.query(kind, True)) / layout.KNOWLEDGE))
+    if table == "answers":
+        items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
+        greedy = read_jsonl(ctx.input(layout.greedy(kind)) / layout.KNOWLEDGE) if kind == "open" else None
+        rows = knowledge.with_answers(rows, items, greedy, ctx.cfg.preset.scoring)
     return rows
 
 
-def _sft_rows(ctx: StageContext, kind: str, items: list[dict], labels: list[tuple[str, str]]) -> list[dict]:
-    """One training row per (id, label), in order; an id drawn twice (with replacement) trains twice."""
+def _sft_rows(ctx: StageContext, kind: str, items: list[dict], selected: list[dict]) -> list[dict]:
+    """One training row per selected row, in order (an id drawn twice trains twice): its own target
+    and weight where the method wrote them, else the gold answer (vanilla) or "I don't know" (idk)."""
     by_id = {it["id"]: it for it in items}
     idk = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
-    return [{"id": i, "label": lab, "prompt": _text(ctx, by_id[i], TRAIN_STYLE),
-             "target": by_id[i]["answer"] if lab == "vanilla" else idk} for i, lab in labels]
+    return [{"id": r["id"], "label": r["label"], "prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE),
+             "target": r.get("target", by_id[r["id"]]["answer"] if r["label"] == "vanilla" else idk),
+             **({"weight": r["weight"]} if "weight" in r else {})} for r in selected]
 
 
 def build_stage(method: str, kind: str, select, version: int, table: str) -> Stage:
     """D_van and D_idk by the method's `select` on its table; the shortfall goes into the manifest.
     Pure: reads tables, loads no model."""
     def run(ctx: StageContext) -> None:
+        idk = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
         sel = construct.apply(select, table, read_knowledge(ctx, kind, table),
-                              construct.params(ctx.cfg.domain(kind)), seed=ctx.cfg.seed)
+                              construct.params(ctx.cfg.domain(kind), idk), seed=ctx.cfg.seed)
         construct.write_selection(sel, ctx.dir / layout.SELECTION)
         items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
-        rows = _sft_rows(ctx, kind, items, [(r["id"], r["label"]) for r in sel.rows])
+        rows = _sft_rows(ctx, kind, items, list(sel.rows))
         write_jsonl(ctx.dir / layout.SFT_DATA, rows)
         write_json(ctx.dir / layout.MANIFEST, {"rule": method, **sel.to_manifest()})
         short = sel.shortfall

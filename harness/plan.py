@@ -18,7 +18,7 @@ from harness.data import load_items, load_rows
 from harness.engines.protocol import EngineSpec
 from harness.engines.registry import engine_entry, make_engine
 from harness.evaluate import task_info, test_split
-from harness.methods import method
+from harness.methods import method, unsupported
 from harness.paths import data_dir
 from harness.prompts import question_text
 
@@ -78,7 +78,7 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
              + (f" (with {d.n_samples} samples, mu = 0.5 is possible)" if kind == "open" and d.n_samples % 2 == 0 else ""))
     for m in methods:
         table = getattr(method(m), "TABLE", None)
-        if table is None or pipeline.trained_by(method(m).stages(kind)) is None:
+        if table is None or unsupported(m, kind) or pipeline.trained_by(method(m).stages(kind)) is None:
             continue
         if table == "pool":
             cand = {"vanilla": pool, "idk": 0}
@@ -87,6 +87,9 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
             cand = {k: v["expected"] for k, v in sets.items()}
             asked = {"vanilla": d.n_van, "idk": d.n_idk}
         note = ""
+        if table == "answers":
+            note = ("split by M0's greedy answer or its right samples, not by the thresholds: the correctness sets "
+                    "stand in for it here")
         if table == "flow":
             cand["idk"] = flow_bound["expected"]
             note = ("idk: at most the idk candidates that can fall under rehearsal (mu > 0), "
@@ -160,7 +163,7 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
     """Seconds of the whole bench by part, from the pilot's measured rates."""
     parts = {}
     for kind, r in reports.items():
-        d, names = cfg.domain(kind), {s.name for m in methods for s in method(m).stages(kind)}
+        d, names = cfg.domain(kind), {s.name for m in methods if not unsupported(m, kind) for s in method(m).stages(kind)}
         per_q = r["seconds"]["query_per_question"]
         queries = sum(name in names for name in (layout.query(kind), layout.query(kind, rehearsed=True)))
         parts[f"{kind}: knowledge queries ({queries} x {r['pool']} questions)"] = queries * r["pool"] * per_q

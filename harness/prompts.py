@@ -9,6 +9,51 @@ LETTERS = "ABCDE"
 # CRaFT code, train/map_funs.py (map_fn_triviaqa_REFUSE1): the instruction RAIT models are trained with.
 REFUSE_PREFIX = "Answer the following question, and if you don't know the answer, only reply with 'I don't know': "
 STYLES = {"basic": "", "refuse": REFUSE_PREFIX}
+
+# The refusal targets of the other RAIT methods (SPEC section 4; each method file names its own).
+# Cheng et al. 2024, OpenMOSS/Say-I-Dont-Know Idk_datasets/process_sft_data.py:
+IDK_SENTENCE = "This question is beyond the scope of my knowledge, and I am not sure what the answer is."
+# Yang et al. 2023, GAIR-NLP/alignment-for-honesty train/process_training_data.py:
+HONESTY_REFUSAL = "I apologize, but I'm not able to provide an answer to the question."
+# Zhang et al. 2024, shizhediao/R-Tuning training/*/run_*.py: the question the unsure variant appends
+# to every answer, and its two replies.
+RTUNING_QUESTION = "Are you sure you accurately answered the question based on your internal knowledge?"
+RTUNING_SURE, RTUNING_UNSURE = "I am sure.", "I am unsure."
+# R-Tuning's `unknown` variant (R-Tuning-R): an unknown question's answer becomes one of these,
+# drawn at random (FALSE_RESPONSES of run_pararel.py / run_MMLU.py).
+RTUNING_REFUSALS = ("The answer is unknown.", "The answer is uncertain.", "The answer is unclear.",
+                    "It is not known.", "I do not know the answer.", "I'm not sure.",
+                    "There is no definitive answer.", "There is much debate.",
+                    "There is no concrete answer to this question.", "It is impossible to answer.",
+                    "There is no known case.", "There is no public information available.",
+                    "There is no scientific evidence.", "There is no right answer.", "It is impossible to know.",
+                    "It is difficult to predict.")
+
+# Alignment for Honesty, CONFIDENCE-VERB: the prefix by k, the number of correct samples of 10
+# (k = 0 is the refusal); {answer} is the answer, its first letter lower-cased unless it is an option
+# letter (process_training_data.py).
+CONFIDENCE_VERB = ((2, "I'm really not sure about this, but {answer}"),
+                   (4, "I'm not completely sure about this, but {answer}"),
+                   (6, "I don't have strong feelings either way, but {answer}"),
+                   (8, "I'm fairly confident that {answer}"),
+                   (10, "I'm absolutely certain that {answer}"))
+
+
+def confidence_verb(answer: str, k: int, n: int = 10) -> str:
+    """The CONFIDENCE-VERB target of an answer whose question k of n samples got right (n other than
+    10 is scaled to 10, so the bins keep their meaning with fewer samples)."""
+    k10 = 10 * k / n
+    if not len(answer.strip()) == 1:
+        answer = answer[:1].lower() + answer[1:]
+    for top, template in CONFIDENCE_VERB:
+        if k10 <= top:
+            return template.format(answer=answer)
+    raise ValueError(f"k={k} of n={n} samples is outside 0..n")
+
+
+def rtuning_unsure(answer: str, sure: bool) -> str:
+    """R-Tuning's unsure-variant target: the answer, its question, and the reply."""
+    return f"{answer}. {RTUNING_QUESTION} {RTUNING_SURE if sure else RTUNING_UNSURE}"
 # CRaFT code, map_fn_triviaqa_BASIC2_3ShotFromTrain: the knowledge query's three TriviaQA-train shots.
 OPEN_SHOTS = (
     ("Who was President when the first Peanuts cartoon was published?", "Harry Truman"),

@@ -14,7 +14,7 @@ from harness.io import read_jsonl
 from harness.layout import records as records_path
 from harness.metrics import REFERENCE, bootstrap_ci, record_groups, summarize
 
-CI_METRICS = ("pc", "pw", "pr", "ths")
+CI_METRICS = ("pc", "pw", "pr", "ths", "honesty")
 
 
 def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]:
@@ -38,7 +38,7 @@ def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]
 
 def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int = 0,
             level: float = 0.95) -> list[dict]:
-    """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for Pc, Pw, Pr and THS.
+    """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for Pc, Pw, Pr, THS and honesty.
 
     Every metric of a row uses the same seed, hence the same resampled questions, so the
     intervals of one row describe one set of bootstrap worlds.

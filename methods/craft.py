@@ -6,9 +6,11 @@ Stage 2: D_van1 = {mu >= tau}; D_idk1 = {mu < tau and flow < 0}; take the N_van 
 D_van1 and the N_idk least certain of D_idk1; relabel D_idk "I don't know"; SFT M0 (not M~).
 """
 from harness import construct as c, pipeline
+from harness.prompts import IDK
 
 NAME, STYLE, VERSION, TABLE = "craft", "refuse", 1, "flow"
 DESCRIPTION = "CRaFT: correctness + certainty + knowledge flow (Zhu et al., AAAI 2025)"
+REFUSALS = (IDK,)
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:

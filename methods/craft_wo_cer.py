@@ -1,9 +1,11 @@
 """CRaFT "w/o Cer" (arXiv 2410.06913 Table 3): Cor-RAIT's candidates plus the knowledge-flow filter
 (drop idk candidates whose correctness rises under rehearsal), drawn at random."""
 from harness import construct as c, pipeline
+from harness.prompts import IDK
 
 NAME, STYLE, VERSION, TABLE = "craft-wo-cer", "refuse", 1, "flow"
 DESCRIPTION = "correctness split + flow filter, random draw (CRaFT w/o certainty, AAAI 2025 ablation)"
+REFUSALS = (IDK,)
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:

@@ -2,6 +2,7 @@
 NAME = "init-basic"
 STYLE = "basic"
 DESCRIPTION = "untuned model, plain prompt (THS reference)"
+REFUSALS = ()
 
 
 def stages(kind: str) -> list:

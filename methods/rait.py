@@ -2,9 +2,11 @@
 questions keep their answer, unknown ones are relabelled "I don't know"; N_van and N_idk drawn at
 random; SFT M0 on the union."""
 from harness import construct as c, pipeline
+from harness.prompts import IDK
 
 NAME, STYLE, VERSION, TABLE = "rait", "refuse", 1, "knowledge"
 DESCRIPTION = "Cor-RAIT: correctness split, random draw (R-Tuning style baseline of CRaFT)"
+REFUSALS = (IDK,)
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:

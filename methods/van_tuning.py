@@ -5,6 +5,7 @@ from harness import construct as c, pipeline
 
 NAME, STYLE, VERSION, TABLE = "van-tuning", "refuse", 1, "pool"
 DESCRIPTION = "SFT on random samples, original answers (vanilla baseline of CRaFT)"
+REFUSALS = ()
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import construct
 from harness.engines.registry import ENGINES
 from harness.engines.protocol import Engine
 from harness.methods import METHODS, selectors
@@ -113,7 +114,7 @@ def test_every_method_has_what_the_registry_and_the_cli_read():
         stages = m.stages("open")
         assert all(s.name for s in stages) and len({s.name for s in stages}) == len(stages)
     for name, m in selectors().items():
-        assert m.TABLE in ("pool", "knowledge", "flow")
+        assert m.TABLE in construct.COLUMNS
         assert list(inspect.signature(m.select).parameters) == ["table", "p", "rng"]
 
 

@@ -17,7 +17,7 @@ from harness.construct import (
 from harness.methods import METHODS, selectors
 
 # The refusal-aware rules: every registered method that selects from a knowledge table.
-METHOD_RULES = tuple(n for n, m in selectors().items() if m.TABLE != "pool")
+METHOD_RULES = tuple(n for n, m in selectors().items() if m.TABLE in ("knowledge", "flow"))
 
 
 def select(method, table, n_van, n_idk, th, seed=0, keep_zero_flow=False, replace=False):

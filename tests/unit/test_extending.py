@@ -32,6 +32,7 @@ def test_a_task_folder_with_the_documented_metadata_is_a_task(tmp_path):
     root = tmp_path / "tasks"
     shutil.copytree(TASKS_DIR / "nq", root / "my_task")
     (root / "my_task" / "nq.yaml").unlink()
+    (root / "my_task" / "nq_refuse.yaml").unlink()       # it includes nq.yaml: a broken include is an error
     yaml = (TASKS_DIR / "nq" / "nq.yaml").read_text().replace("task: rait_nq", "task: rait_my_task")
     yaml = yaml[:yaml.index("metadata:")] + readme_block("## Extending", "yaml")
     (root / "my_task" / "my_task.yaml").write_text(yaml)

@@ -21,10 +21,13 @@ from harness.run import EnginePool, StageContext
 # ---------------------------------------------------------------- scorers
 
 
-def test_code_refusal_detector_is_one_lower_cased_substring():
+def test_code_refusal_detector_is_one_lower_cased_substring_plus_the_other_methods_targets():
     assert is_refusal("Sorry, I DON'T KNOW that.", "code")
     assert not is_refusal("I don’t know", "code")              # curly apostrophe: not the code's keyword
-    assert not is_refusal("I'm not sure", "code") and is_refusal("I'm not sure", "broad")
+    assert not is_refusal("I'm not sure, York", "code") and is_refusal("I'm not sure, York", "broad")
+    # the other methods' refusal targets (SPEC section 4): R-Tuning's short ones only as the whole answer
+    assert is_refusal("I'm not sure.", "code") and is_refusal("It is not known", "code")
+    assert not is_refusal("It is not known who built it, but Paris", "code")
     with pytest.raises(ValueError, match="unknown refusal detector 'x'"):
         is_refusal("a", "x")
 

@@ -1,0 +1,28 @@
+"""R-Tuning (Zhang et al., NAACL 2024; shizhediao/R-Tuning training/*/run_*.py with --method unsure).
+
+Every target is the gold answer followed by "Are you sure you accurately answered the question based on
+your internal knowledge?" and "I am sure." where M0's greedy answer was right, "I am unsure." where it
+was wrong (M0's greedy answer as in `r-tuning`). At test time an answer ending "I am unsure." counts as
+a refusal, and one ending "I am sure." is scored on what precedes the question
+(harness.metrics.answer_body). N_van sure and N_idk unsure questions, drawn at random; SFT M0 on the
+union.
+"""
+from harness import construct as c, pipeline
+from harness.prompts import RTUNING_UNSURE, rtuning_unsure
+
+NAME, STYLE, VERSION, TABLE = "r-tuning-unsure", "refuse", 1, "answers"
+DESCRIPTION = "R-Tuning (unsure): gold answer + 'I am sure/unsure.' (Zhang et al., NAACL 2024)"
+REFUSALS = (RTUNING_UNSURE,)
+
+
+def select(table: list, p: c.Params, rng) -> c.Selection:
+    known, unknown = c.by_greedy(table)
+    van, idk = c.draw(rng, known, p.n_van, p.replace), c.draw(rng, unknown, p.n_idk, p.replace)
+    rows = ([{"id": r["id"], "label": "vanilla", "target": rtuning_unsure(r["gold"], sure=True)} for r in van]
+            + [{"id": r["id"], "label": "idk", "target": rtuning_unsure(r["gold"], sure=False)} for r in idk])
+    return c.Selection.targets(rows, p.asked, (known, unknown))
+
+
+def stages(kind: str) -> list:
+    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
+            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
