@@ -93,9 +93,15 @@ def _train(args) -> None:
     else:
         domain = preset(args.preset).open if args.domain == "open" else preset(args.preset).choice
         cfg = domain.rehearsal_sft if args.rehearsal else domain.sft
-    report = train(resolve(args.model), read_jsonl(args.data), cfg, Path(args.out), seed=args.seed,
-                   bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code,
-                   prompt_style=args.prompt_style)
+    common = dict(seed=args.seed, bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code,
+                  prompt_style=args.prompt_style)
+    if args.dpo_beta is not None:
+        from harness.dpo import Preference, train as train_dpo
+        start = {k: v for k, v in (("adapter", args.start_adapter), ("model", args.start_model)) if v}
+        report = train_dpo(resolve(args.model), read_jsonl(args.data), cfg, Preference(args.dpo_beta, args.dpo_sft_weight),
+                           Path(args.out), start=start, **common)
+    else:
+        report = train(resolve(args.model), read_jsonl(args.data), cfg, Path(args.out), **common)
     print(json.dumps(report))
 
 
@@ -273,6 +279,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--trust-remote-code", action="store_true")
     t.add_argument("--prompt-style", default="auto", choices=["auto", "chat", "completion"],
                    help="how prompts are rendered (as bench --prompt-style)")
+    t.add_argument("--dpo-beta", type=float, default=None,
+                   help="preference training (TRL DPO) on rows that also hold 'rejected', with this beta")
+    t.add_argument("--dpo-sft-weight", type=float, default=0.01, help="weight of the chosen answer's NLL beside DPO")
+    t.add_argument("--start-adapter", default=None, help="DPO starts from the model with this LoRA adapter merged")
+    t.add_argument("--start-model", default=None, help="DPO starts from this full model directory")
     t.set_defaults(func=_train)
     sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
     return p

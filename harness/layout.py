@@ -55,6 +55,11 @@ def train(kind: str, method: str, seed: int | None = None) -> str:
     return seeded(f"{kind}/{method}/train", seed)
 
 
+def sft(kind: str, method: str) -> str:
+    """The SFT a preference stage starts from."""
+    return f"{kind}/{method}/sft"
+
+
 SEED_MARK = "@seed"
 
 

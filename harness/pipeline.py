@@ -17,7 +17,8 @@ from harness.run import Stage, StageContext, console
 
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
-VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 1}
+# eval 2: the refusal detector counts every method's refusal targets; confidence phrases are stripped
+VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -82,8 +83,10 @@ def _text(ctx: StageContext, item: dict, style: str) -> str:
     return question_text(item, style, ctx.cfg.preset.scoring.choice_prompt)
 
 
-def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False) -> None:
-    from harness.sft import train
+def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = False, preference=None,
+           start: dict | None = None) -> None:
+    """SFT on the rows, or with `preference` (harness.dpo.Preference) DPO from `start` (engine arguments
+    of the model to improve) on rows that also hold `rejected`."""
     d = ctx.cfg.domain(kind)
     sft = d.rehearsal_sft if rehearsal else d.sft
     # One GPU holds either the query engine or the model in training, never both.
@@ -92,22 +95,28 @@ def _train(ctx: StageContext, kind: str, rows: list[dict], rehearsal: bool = Fal
     bf16 = ctx.cfg.dtype == "bfloat16"
     # The rehearsal belongs to the data (it decides the knowledge flow): always the data seed.
     seed = ctx.cfg.seed if rehearsal or ctx.train_seed is None else ctx.train_seed
-    entry = sftcache.key(ctx.base_model, sft, rows, seed, bf16, ctx.cfg.prompt_style)
+    extra = None if preference is None else {"dpo": dataclasses.asdict(preference),
+                                             "start": {k: sftcache.model_id(v) for k, v in (start or {}).items()}}
+    entry = sftcache.key(ctx.base_model, sft, rows, seed, bf16, ctx.cfg.prompt_style, extra)
     if ctx.cache_dir and sftcache.restore(ctx.cache_dir, entry, ctx.dir):
         return                               # the same dataset was trained before in this --out
     if ctx.cfg.train_launcher:
-        launch_training(ctx, sft, seed)
+        launch_training(ctx, sft, seed, preference, start)
+    elif preference is not None:
+        from harness.dpo import train as train_dpo
+        train_dpo(ctx.base_model, rows, sft, preference, ctx.dir, start=start, seed=seed, bf16=bf16,
+                  trust_remote_code=ctx.cfg.trust_remote_code, prompt_style=ctx.cfg.prompt_style)
     else:
+        from harness.sft import train
         train(ctx.base_model, rows, sft, ctx.dir, seed=seed, bf16=bf16,
               trust_remote_code=ctx.cfg.trust_remote_code, prompt_style=ctx.cfg.prompt_style)
     if ctx.cache_dir:
         sftcache.store(ctx.cache_dir, entry, ctx.dir)
 
 
-def launch_training(ctx: StageContext, sft, seed: int) -> None:
+def launch_training(ctx: StageContext, sft, seed: int, preference=None, start: dict | None = None) -> None:
     """`harness train` on the stage's rows under the user's launcher (torchrun, accelerate launch):
     one process per GPU, data-parallel, the same global batch as in process."""
-    import dataclasses
     import shlex
     import subprocess
     import sys
@@ -119,6 +128,9 @@ def launch_training(ctx: StageContext, sft, seed: int) -> None:
            "--prompt-style", ctx.cfg.prompt_style]
     if ctx.cfg.trust_remote_code:
         cmd.append("--trust-remote-code")
+    if preference is not None:
+        cmd += ["--dpo-beta", str(preference.beta), "--dpo-sft-weight", str(preference.sft_weight)]
+        cmd += [f"--start-{k}={v}" for k, v in (start or {}).items()]
     if cmd[0] == "python":
         cmd[0] = sys.executable
     done = subprocess.run(cmd)
@@ -178,12 +190,13 @@ def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:
 
 def _sft_rows(ctx: StageContext, kind: str, items: list[dict], selected: list[dict]) -> list[dict]:
     """One training row per selected row, in order (an id drawn twice trains twice): its own target
-    and weight where the method wrote them, else the gold answer (vanilla) or "I don't know" (idk)."""
+    (and `rejected`, `weight`) where the method wrote them, else the gold answer (vanilla) or "I don't
+    know" (idk)."""
     by_id = {it["id"]: it for it in items}
     idk = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
     return [{"id": r["id"], "label": r["label"], "prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE),
              "target": r.get("target", by_id[r["id"]]["answer"] if r["label"] == "vanilla" else idk),
-             **({"weight": r["weight"]} if "weight" in r else {})} for r in selected]
+             **{k: v for k, v in r.items() if k not in ("id", "label", "target")}} for r in selected]
 
 
 def build_stage(method: str, kind: str, select, version: int, table: str) -> Stage:
@@ -236,9 +249,14 @@ def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: 
     write_json(ctx.dir / layout.CRSS, result)
 
 
-def train_stage(method: str, kind: str) -> Stage:
+def train_stage(method: str, kind: str, sft_first: bool = False) -> Stage:
+    """SFT on the method's constructed rows. `sft_first`: the SFT before a preference stage, on the
+    rows' chosen answers (`<kind>/<method>/sft`; the same rows as another method's SFT train once,
+    through the trained-model store)."""
     def run(ctx: StageContext) -> None:
         rows = read_jsonl(ctx.input(layout.build(kind, method)) / layout.SFT_DATA)
+        if sft_first:
+            rows = [{k: v for k, v in r.items() if k != "rejected"} for r in rows]
         if rows:
             _train(ctx, kind, rows)
         else:
@@ -247,6 +265,22 @@ def train_stage(method: str, kind: str) -> Stage:
                           f"trained: it is scored as the untuned model and flagged UNTRAINED[/red]")
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0,
                                                 "reason": "the constructed dataset is empty"})
+    return Stage(layout.sft(kind, method) if sft_first else layout.train(kind, method), run, VERSIONS["train"])
+
+
+def preference_stage(method: str, kind: str, preference) -> Stage:
+    """DPO (harness.dpo) on the method's preference rows, from the model its SFT stage trained on the
+    chosen answers (train_stage(sft_first=True)); an empty set leaves that model, flagged."""
+    def run(ctx: StageContext) -> None:
+        rows = read_jsonl(ctx.input(layout.build(kind, method)) / layout.SFT_DATA)
+        start = tuned_model(ctx, layout.sft(kind, method))
+        if rows:
+            _train(ctx, kind, rows, preference=preference, start=start)
+        else:
+            console.print(f"[red]warning: {method} ({kind}): no preference pairs, so nothing is trained: it is scored "
+                          f"as the model it starts from and flagged UNTRAINED[/red]")
+            write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0, "start": start,
+                                                "reason": "the constructed preference set is empty"})
     return Stage(layout.train(kind, method), run, VERSIONS["train"])
 
 
@@ -271,7 +305,8 @@ def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
     """Engine arguments for a trained stage: a LoRA adapter on the base, or a full model directory."""
     info = read_json(ctx.input(train_stage_name) / layout.TRAIN)
     path = str(ctx.input(train_stage_name) / "model")
-    return {"none": {}, "lora": {"adapter": path}, "full": {"model": path}}[info["mode"]]
+    # untrained: the model it started from (a preference stage's start; the base for SFT)
+    return {"none": info.get("start", {}), "lora": {"adapter": path}, "full": {"model": path}}[info["mode"]]
 
 
 def test_stage(task: str) -> Stage:

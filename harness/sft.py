@@ -93,15 +93,21 @@ def answer_only_trainer():
     import torch.nn.functional as F
     from transformers import Trainer
 
+    masked = masked_logits_supported()
+
     class AnswerOnlyTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
             keep = torch.zeros_like(labels, dtype=torch.bool)
             keep[:, :-1] = labels[:, 1:] != IGNORE
-            outputs = model(**inputs, logits_to_keep=keep)
+            if masked:
+                outputs = model(**inputs, logits_to_keep=keep)
+                logits = outputs.logits
+            else:                                  # older transformers: every position's logits, then the mask
+                outputs = model(**inputs)
+                logits = outputs.logits[keep]
             target = labels[:, 1:][keep[:, :-1]]
-            total = F.cross_entropy(outputs.logits.float().reshape(-1, outputs.logits.shape[-1]), target,
-                                    reduction="sum")
+            total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target, reduction="sum")
             if num_items_in_batch is None:         # the Trainer divides by the accumulation steps
                 loss = total / max(1, target.numel())
             else:                                  # normalized over the whole accumulated batch
@@ -110,6 +116,21 @@ def answer_only_trainer():
                     loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
     return AnswerOnlyTrainer
+
+
+def masked_logits_supported() -> bool:
+    """Whether the installed transformers takes a boolean mask as `logits_to_keep` (its
+    `slice_logits_to_keep`, in 5.2x): transformers 5.17 (the GPU machines' image) indexes with it as
+    positions and fails ("too many indices for tensor of dimension 3"), so there the loss projects
+    every position and keeps the answer's afterwards (the same loss, more memory)."""
+    import transformers.modeling_utils as mu
+    return hasattr(mu, "slice_logits_to_keep")
+
+
+# Activations of an 8B model at 4 x 2,048 tokens took 79 GiB of an H200 before the backward pass
+# (ci/gpu_check.py): above this size, training on a GPU recomputes them (gradient checkpointing; the
+# same loss, ~30% more time).
+CHECKPOINTING_ABOVE = 1_000_000_000
 
 
 def check_quantization(cfg: SFTConfig) -> None:
@@ -150,6 +171,9 @@ def _load(base_model: str, cfg: SFTConfig, seed: int, dtype: str, trust_remote_c
     model = AutoModelForCausalLM.from_pretrained(
         base_model, dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code, **kwargs)
     model.config.use_cache = False
+    if torch.cuda.is_available() and not cfg.load_in_4bit and \
+            sum(p.numel() for p in model.parameters()) > CHECKPOINTING_ABOVE:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.mode == "lora":
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         if cfg.load_in_4bit:
@@ -268,6 +292,7 @@ def train(base_model: str, rows: Sequence[Mapping], cfg: SFTConfig, out_dir: Pat
     report = {"mode": cfg.mode, "path": str(final), "examples": len(examples), "sequences": len(sequences),
               "steps": int(result.global_step), "train_loss": float(result.training_loss),
               "processes": int(args.world_size), "global_batch": cfg.batch_size * cfg.grad_accum,
+              "gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False)),
               "seconds": round(time.time() - start, 3),
               "train_seconds": round(float(result.metrics.get("train_runtime", 0.0)), 3)}
     if trainer.is_world_process_zero():

@@ -26,11 +26,18 @@ from harness.io import write_json
 console = Console(stderr=True)
 
 
-def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool, prompt_style: str = "auto") -> str:
+def key(base_model: str, sft, rows: list[dict], seed: int, bf16: bool, prompt_style: str = "auto",
+        extra: dict | None = None) -> str:
+    """`extra`: what else decides the weights (a preference stage's DPO settings and start model).
+    A row's `rejected` and `weight` count where present."""
+    def row(r: dict) -> list:
+        return [r["prompt"], r["target"]] + [r[k] for k in ("rejected", "weight") if k in r]
     entry = {"harness": __version__, "base": model_id(base_model), "sft": dataclasses.asdict(sft),
-             "rows": [[r["prompt"], r["target"]] for r in rows], "seed": seed, "bf16": bf16}
+             "rows": [row(r) for r in rows], "seed": seed, "bf16": bf16}
     if prompt_style != "auto":               # absent for auto: entries stored before the option stay valid
         entry["prompt_style"] = prompt_style
+    if extra:
+        entry["extra"] = extra
     blob = json.dumps(entry, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

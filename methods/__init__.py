@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from harness.methods import (corcer_rait, craft, craft_wo_cer, honesty_absolute, honesty_conf_verb,
-                             honesty_multisample, idk_sft, init_basic, init_refuse, r_tuning, r_tuning_unsure, rait,
+                             honesty_multisample, idk_dpo, idk_sft, init_basic, init_refuse, r_tuning, r_tuning_unsure, rait,
                              van_tuning)
 
 
@@ -34,6 +34,7 @@ METHODS = {
     "r-tuning": r_tuning,
     "r-tuning-unsure": r_tuning_unsure,
     "idk-sft": idk_sft,
+    "idk-dpo": idk_dpo,
     "honesty-absolute": honesty_absolute,
     "honesty-conf-verb": honesty_conf_verb,
     "honesty-multisample": honesty_multisample,
