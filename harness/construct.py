@@ -24,7 +24,9 @@ COLUMNS = {"pool": ("id",), "knowledge": ("id", "correctness", "certainty"),
            "flow": ("id", "correctness", "certainty", "correctness_rehearsal"),
            # M0's answers too: its greedy answer (greedy_correct 0/1), and per row `gold`, `greedy`,
            # `samples` with `sample_correct` (OEQA); the methods that put M0's own words in their targets
-           "answers": ("id", "correctness", "certainty", "greedy_correct")}
+           "answers": ("id", "correctness", "certainty", "greedy_correct"),
+           # M0's knowledge and, for the candidates, `gradient`: a unit LoRA gradient feature (GRAIT)
+           "gradients": ("id", "correctness", "certainty")}
 
 
 def _is_number(v) -> bool:

@@ -39,6 +39,10 @@ def greedy(kind: str) -> str:
     return f"{kind}/greedy_m0"
 
 
+def gradients(kind: str) -> str:
+    return f"{kind}/gradients"
+
+
 def rehearse(kind: str) -> str:
     return f"{kind}/rehearse"
 

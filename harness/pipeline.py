@@ -18,7 +18,7 @@ from harness.run import Stage, StageContext, console
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
 # eval 2: the refusal detector counts every method's refusal targets; confidence phrases are stripped
-VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
+VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "gradients": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -77,6 +77,43 @@ def greedy_stage(kind: str) -> Stage:
         write_jsonl(ctx.dir / layout.KNOWLEDGE, [{"id": it["id"], "greedy": knowledge.EXTRACT[d.query_answer](r[0])}
                                                  for it, r in zip(items, raw)])
     return Stage(layout.greedy(kind), run, VERSIONS["greedy"])
+
+
+FEATURES, FEATURE_IDS = "features.npy", "feature_ids.json"
+
+
+def gradient_candidates(table: list[dict], d) -> tuple[list[dict], list[dict]]:
+    """GRAIT's rows whose gradients are computed: D_van, the N_van best-known vanilla candidates (by mu,
+    table order on ties: the code's top-4,000 by correctness), and every idk candidate."""
+    van, idk = construct.candidates(table, construct.params(d).thresholds)
+    return sorted(van, key=lambda r: -r["correctness"])[:d.n_van], idk
+
+
+def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
+    """LoRA gradient features (harness.gradients) of D_van (gold answers) and of every idk candidate
+    (the "I don't know" target), on the warmup model: the rehearsal's (GRAIT warms a LoRA up on the
+    questions M0 knows best, CRaFT's rehearsal set), all in the refusal training prompt."""
+    def run(ctx: StageContext) -> None:
+        import numpy as np
+
+        from harness.gradients import features
+        d = ctx.cfg.domain(kind)
+        table = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
+        by_id = {it["id"]: it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)}
+        van, idk = gradient_candidates(table, d)
+        idk_text = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
+        rows = ([{"prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE), "target": by_id[r["id"]]["answer"]} for r in van]
+                + [{"prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE), "target": idk_text} for r in idk])
+        warmup = tuned_model(ctx, layout.rehearse(kind))
+        ctx.engines.close()
+        feats, report = (features(ctx.base_model, rows, warmup, dim=dim, seed=ctx.cfg.seed, lora=lora,
+                                  max_length=d.sft.max_length, trust_remote_code=ctx.cfg.trust_remote_code,
+                                  prompt_style=ctx.cfg.prompt_style) if rows
+                         else (np.zeros((0, dim), dtype=np.float32), {"rows": 0}))
+        np.save(ctx.dir / FEATURES, feats)
+        write_json(ctx.dir / FEATURE_IDS, [r["id"] for r in van + idk])
+        write_json(ctx.dir / layout.MANIFEST, {**report, "n_van": len(van), "n_idk_candidates": len(idk)})
+    return Stage(layout.gradients(kind), run, VERSIONS["gradients"])
 
 
 def _text(ctx: StageContext, item: dict, style: str) -> str:
@@ -167,6 +204,7 @@ def knowledge_stages(kind: str, table: str) -> list[Stage]:
     rehearsal and the rehearsed model's query (the knowledge flow)."""
     stages = {"pool": [pool_stage(kind)], "knowledge": [pool_stage(kind), query_stage(kind)],
               "answers": [pool_stage(kind), query_stage(kind)] + ([greedy_stage(kind)] if kind == "open" else []),
+              "gradients": [pool_stage(kind), query_stage(kind), rehearse_stage(kind)],
               "flow": [pool_stage(kind), query_stage(kind), rehearse_stage(kind), query_stage(kind, rehearsed=True)]}
     if table not in stages:
         raise ValueError(f"unknown table kind {table!r}; valid: {', '.join(stages)}")
@@ -181,6 +219,12 @@ def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:
     rows = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
     if table == "flow":
         rows = knowledge.with_flow(rows, read_jsonl(ctx.input(layout.query(kind, True)) / layout.KNOWLEDGE))
+    if table == "gradients":
+        import numpy as np
+        where = ctx.input(layout.gradients(kind))
+        feats = dict(zip(read_json(where / FEATURE_IDS), np.load(where / FEATURES)))
+        gold = {it["id"]: it["answer"] for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)}
+        rows = [{**r, "gold": gold[r["id"]], "gradient": feats.get(r["id"])} for r in rows]
     if table == "answers":
         items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
         greedy = read_jsonl(ctx.input(layout.greedy(kind)) / layout.KNOWLEDGE) if kind == "open" else None

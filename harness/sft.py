@@ -46,7 +46,8 @@ def build_examples(tokenizer, rows: Sequence[Mapping], max_length: int, prompt_s
             raise ValueError(f"training row {number}: the target takes {len(answer)} tokens with its end "
                              f"token, leaving no room for the prompt within max_length={max_length}")
         prompt = prompt[-room:]
-        examples.append({"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer})
+        examples.append({"input_ids": prompt + answer, "labels": [IGNORE] * len(prompt) + answer,
+                         **({"weight": float(row["weight"])} if "weight" in row else {})})
     return examples
 
 
@@ -55,6 +56,9 @@ def pack(examples: list[dict], max_length: int, seed: int) -> list[dict]:
     sequences of max_length tokens (the last one shorter). Tokens attend across example boundaries
     within a sequence, as in XTuner without varlen attention; labels keep -100 on every prompt."""
     import random
+    if any("weight" in ex for ex in examples):
+        raise ValueError("weighted rows (GRAIT's loss weights) cannot be packed: a packed sequence mixes "
+                         "rows; set packing: false in the domain's sft")
     order = list(range(len(examples)))
     random.Random(seed).shuffle(order)
     ids = [t for i in order for t in examples[i]["input_ids"]]
@@ -79,8 +83,10 @@ class PadCollator:
             ids.append(list(ex["input_ids"]) + [self.pad_id] * gap)
             labels.append(list(ex["labels"]) + [IGNORE] * gap)
             mask.append([1] * len(ex["input_ids"]) + [0] * gap)
-        return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
-                "attention_mask": torch.tensor(mask)}
+        out = {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels), "attention_mask": torch.tensor(mask)}
+        if any("weight" in ex for ex in batch):
+            out["weights"] = torch.tensor([float(ex.get("weight", 1.0)) for ex in batch])
+        return out
 
 
 def answer_only_trainer():
@@ -98,6 +104,7 @@ def answer_only_trainer():
     class AnswerOnlyTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs.pop("labels")
+            weights = inputs.pop("weights", None)
             keep = torch.zeros_like(labels, dtype=torch.bool)
             keep[:, :-1] = labels[:, 1:] != IGNORE
             if masked:
@@ -107,6 +114,9 @@ def answer_only_trainer():
                 outputs = model(**inputs)
                 logits = outputs.logits[keep]
             target = labels[:, 1:][keep[:, :-1]]
+            if weights is not None:
+                loss = weighted_loss(logits, target, keep, weights, num_items_in_batch is not None, self.args)
+                return (loss, outputs) if return_outputs else loss
             total = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target, reduction="sum")
             if num_items_in_batch is None:         # the Trainer divides by the accumulation steps
                 loss = total / max(1, target.numel())
@@ -116,6 +126,22 @@ def answer_only_trainer():
                     loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
     return AnswerOnlyTrainer
+
+
+def weighted_loss(logits, target, keep, weights, accumulated: bool, args):
+    """GRAIT's weighted loss (its XTuner `alpha * outputs.loss`): each row's mean answer-token loss
+    times its weight, averaged over the rows of the global batch (`accumulated`: the Trainer passed the
+    batch's size and divides by nothing; else by the accumulation steps itself)."""
+    import torch
+    import torch.nn.functional as F
+    per_token = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), target, reduction="none")
+    row_of = torch.arange(keep.shape[0], device=keep.device)[:, None].expand_as(keep)[keep]
+    sums = torch.zeros(keep.shape[0], device=per_token.device).index_add_(0, row_of, per_token)
+    counts = keep.sum(dim=1).clamp_min(1)
+    per_row = sums / counts * weights.to(per_token.device)
+    if accumulated:
+        return per_row.sum() / (args.per_device_train_batch_size * args.gradient_accumulation_steps)
+    return per_row.mean()
 
 
 def masked_logits_supported() -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from harness.methods import (corcer_rait, craft, craft_wo_cer, honesty_absolute, honesty_conf_verb,
+from harness.methods import (corcer_rait, craft, craft_wo_cer, grait, honesty_absolute, honesty_conf_verb,
                              honesty_multisample, idk_dpo, idk_sft, init_basic, init_refuse, r_tuning, r_tuning_unsure, rait,
                              van_tuning)
 
@@ -38,6 +38,7 @@ METHODS = {
     "honesty-absolute": honesty_absolute,
     "honesty-conf-verb": honesty_conf_verb,
     "honesty-multisample": honesty_multisample,
+    "grait": grait,
 }
 
 

@@ -148,3 +148,59 @@ def test_idk_dpo_prefers_a_right_sample_to_the_idk_sentence_and_the_idk_sentence
     assert [(r["id"], r["label"], r["target"]) for r in sft.rows] == \
         [(r["id"], r["label"], r["target"]) for r in sel.rows]
     assert [s.name for s in m.stages("open")][-3:] == ["open/idk-dpo/crss", "open/idk-dpo/sft", "open/idk-dpo/train"]
+
+
+def grait_table():
+    """Two vanilla candidates and three idk candidates with hand-made unit gradients: i1 agrees with the
+    answers, i2 opposes them, i3 is orthogonal; v3 is a vanilla candidate outside D_van (N_van 2)."""
+    import numpy as np
+    e = np.eye(3, dtype=np.float32)
+    g = {"v1": e[0], "v2": e[0], "i1": e[0], "i2": -e[0], "i3": e[1]}
+    rows = [("v1", 1.0), ("v2", 0.9), ("v3", 0.6), ("i1", 0.0), ("i2", 0.2), ("i3", 0.1)]
+    return [{"id": i, "correctness": mu, "certainty": 0.0, "gold": f"gold {i}", "gradient": g.get(i)}
+            for i, mu in rows]
+
+
+def test_grait_picks_refusals_greedily_by_gradient_agreement_and_weighs_them():
+    import numpy as np
+    from harness.methods import grait
+    sel = c.apply(grait.select, "gradients", grait_table(), c.Params(c.OEQA_THRESHOLDS, 2, 2), seed=0)
+    got = [(r["id"], r["label"], r["target"], round(r["weight"], 6)) for r in sel.rows]
+    # S = G_idk @ (g_v1 + g_v2) = (2, -2, 0): i1 first; then S += <., i1> = (-, -3, 0): i3
+    assert [g[:3] for g in got] == [("v1", "vanilla", "gold v1"), ("v2", "vanilla", "gold v2"),
+                                    ("i1", "idk", "I don't know"), ("i3", "idk", "I don't know")]
+    assert got[0][3] == got[1][3] == 1.0
+    # delta = <g, mean D_van> - mean <g, idk candidates>: i1 1 - 0 = 1; i3 0 - 1/3
+    w = grait.weights(np.array([1.0, -1 / 3]))
+    assert (got[2][3], got[3][3]) == (round(float(w[0]), 6), round(float(w[1]), 6))
+    assert w.mean() == pytest.approx(grait.WEIGHT_MEAN) and w[0] > w[1]
+    assert sel.shortfall == {"vanilla": 0, "idk": 0} and (sel.n_van_candidates, sel.n_idk_candidates) == (3, 3)
+
+
+def test_grait_greedy_is_the_codes_loop():
+    import numpy as np
+    from harness.methods import grait
+    inner = np.array([[1.0, 0.9, -0.5], [0.9, 1.0, 0.0], [-0.5, 0.0, 1.0]])
+    assert grait.greedy(np.array([0.1, 0.0, 0.05]), inner, 3) == [0, 1, 2]     # 0; then 0.9 + 0 > -0.45
+    assert grait.greedy(np.array([0.1, 0.0, 0.05]), inner, 5) == [0, 1, 2]     # at most the candidates
+
+
+def test_the_weighted_loss_is_each_rows_mean_token_loss_times_its_weight():
+    import torch
+    from harness.sft import weighted_loss
+
+    class Args:
+        per_device_train_batch_size, gradient_accumulation_steps = 2, 1
+    torch.manual_seed(0)
+    logits = torch.randn(2, 4, 7)
+    labels = torch.tensor([[-100, 1, 2, -100], [-100, -100, 3, -100]])
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != -100
+    target = labels[:, 1:][keep[:, :-1]]
+    w = torch.tensor([2.0, 0.5])
+    ce = torch.nn.functional.cross_entropy
+    row0 = ce(logits[0, [0, 1]], torch.tensor([1, 2]))
+    row1 = ce(logits[1, [1]], torch.tensor([3]))
+    expected = (2.0 * row0 + 0.5 * row1) / 2
+    assert float(weighted_loss(logits[keep], target, keep, w, False, Args)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(weighted_loss(logits[keep], target, keep, w, True, Args)) == pytest.approx(float(expected), rel=1e-6)
