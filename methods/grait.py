@@ -55,8 +55,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     van_all, idk_all = c.candidates(table, p.thresholds)
     van = [r for r in sorted(van_all, key=lambda r: -r["correctness"])[:p.n_van] if r.get("gradient") is not None]
     idk = [r for r in idk_all if r.get("gradient") is not None]
-    if not van or not idk:          # nothing to compare against: the plain draw of what there is
-        picked, w = list(range(min(p.n_idk, len(idk)))), np.ones(min(p.n_idk, len(idk)))
+    if not van or not idk:          # no answers to agree with: a random draw of what there is, unweighted
+        picked = sorted(rng.sample(range(len(idk)), min(p.n_idk, len(idk))))
+        w = np.ones(len(picked))
     else:
         G_van, G_idk = np.stack([r["gradient"] for r in van]), np.stack([r["gradient"] for r in idk])
         inner = G_idk @ G_idk.T

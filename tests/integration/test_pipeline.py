@@ -4,7 +4,7 @@ import pytest
 from harness.bench import bench
 from harness.config import PRESETS, RunConfig
 from harness.io import read_json, read_jsonl
-from harness.methods import METHODS
+from harness.methods import METHODS, unsupported
 
 pytestmark = pytest.mark.integration
 
@@ -17,13 +17,18 @@ def tiny_preset():
 def run(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("bench")
     cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
-    rows = bench(cfg, list(METHODS), ["triviaqa", "mmlu"], out)
+    rows = bench(cfg, ["all"], ["triviaqa", "mmlu"], out)
     return out, next((out / "runs").iterdir()), rows
+
+
+KIND = {"triviaqa": "open", "mmlu": "choice"}
 
 
 def test_every_method_lands_on_the_leaderboard(run):
     _, _, rows = run
-    assert {(r["method"], r["task"]) for r in rows} == {(m, t) for m in METHODS for t in ("triviaqa", "mmlu")}
+    assert {(r["method"], r["task"]) for r in rows} == {(m, t) for m in METHODS for t in ("triviaqa", "mmlu")
+                                                        if not unsupported(m, KIND[t])}
+    assert len({r["method"] for r in rows}) == 15 and not any(r["method"] == "idk-sft" and r["task"] == "mmlu" for r in rows)
     for r in rows:
         assert r["n"] == 4
         # the code's scoring: an MCQA answer without a letter is `unparsed`, neither correct nor wrong
@@ -50,7 +55,7 @@ def test_shared_stages_ran_once_and_flow_was_measured(run):
         rehearsed = read_jsonl(run_dir / kind / "query_rehearsed" / "knowledge.jsonl")
         assert len(rehearsed) == 12
     build_dirs = [p.parent for p in run_dir.glob("*/*/build")]
-    assert len(build_dirs) == 10                  # 5 trained methods x 2 domains
+    assert len(build_dirs) == 8 * 2 + 5           # 8 trained methods on both domains, 5 on OEQA only
 
 
 def test_constructed_data_follows_the_manifest(run):
@@ -68,10 +73,41 @@ def test_constructed_data_follows_the_manifest(run):
             assert read_json(run_dir / kind / m / "train" / "train.json")["examples"] == len(data)
 
 
+def test_the_other_methods_build_their_own_targets_and_train(run):
+    """Each added method's constructed rows carry its own targets (docs/methods.md); idk-dpo's
+    preference stage trains a full model from its SFT; grait's rows carry loss weights."""
+    from harness.prompts import HONESTY_REFUSAL, IDK_SENTENCE, RTUNING_QUESTION, RTUNING_REFUSALS
+    _, run_dir, _ = run
+    idk_targets = {"r-tuning": set(RTUNING_REFUSALS), "idk-sft": {IDK_SENTENCE}, "idk-dpo": {IDK_SENTENCE},
+                   "honesty-absolute": {HONESTY_REFUSAL}, "honesty-conf-verb": {HONESTY_REFUSAL},
+                   "honesty-multisample": {HONESTY_REFUSAL}}
+    for m, targets in idk_targets.items():
+        data = read_jsonl(run_dir / "open" / m / "build" / "sft_data.jsonl")
+        assert all(r["target"] in targets for r in data if r["label"] == "idk"), m
+        assert read_json(run_dir / "open" / m / "build" / "manifest.json")["n_idk"] == \
+            sum(r["label"] == "idk" for r in data)
+    for kind in ("open", "choice"):
+        data = read_jsonl(run_dir / kind / "r-tuning-unsure" / "build" / "sft_data.jsonl")
+        assert data and all(RTUNING_QUESTION in r["target"] for r in data)
+        grait = read_jsonl(run_dir / kind / "grait" / "build" / "sft_data.jsonl")
+        assert all(isinstance(r["weight"], float) for r in grait)
+        features = read_json(run_dir / kind / "gradients" / "manifest.json")
+        assert features["dim"] == 8192 and features["rows"] == features["n_van"] + features["n_idk_candidates"]
+    pairs = read_jsonl(run_dir / "open" / "idk-dpo" / "build" / "sft_data.jsonl")
+    assert pairs and all(r["rejected"] != r["target"] for r in pairs)
+    dpo = read_json(run_dir / "open" / "idk-dpo" / "train" / "train.json")
+    assert dpo["objective"] == "dpo" and dpo["mode"] == "full" and dpo["pairs"] == len(pairs)
+    assert dpo["start"] == {"adapter": str(run_dir / "open" / "idk-dpo" / "sft" / "model")}
+    # its SFT has idk-sft's rows: trained once, the second restored from the trained-model store
+    assert [(r["prompt"], r["target"]) for r in read_jsonl(run_dir / "open" / "idk-sft" / "build" / "sft_data.jsonl")] \
+        == [(r["prompt"], r["target"]) for r in pairs]
+    assert read_json(run_dir / "open" / "idk-dpo" / "sft" / "train.json").get("reused")
+
+
 def test_rerun_reuses_everything(run, data_dir):
     out, run_dir, rows = run
     cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
-    assert bench(cfg, list(METHODS), ["triviaqa", "mmlu"], out) == rows
+    assert bench(cfg, ["all"], ["triviaqa", "mmlu"], out) == rows
     assert read_json(run_dir / "timings.json") == {}      # no stage ran a second time
 
 

@@ -204,3 +204,11 @@ def test_the_weighted_loss_is_each_rows_mean_token_loss_times_its_weight():
     expected = (2.0 * row0 + 0.5 * row1) / 2
     assert float(weighted_loss(logits[keep], target, keep, w, False, Args)) == pytest.approx(float(expected), rel=1e-6)
     assert float(weighted_loss(logits[keep], target, keep, w, True, Args)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_grait_without_answers_draws_its_refusals_at_random_unweighted():
+    from harness.methods import grait
+    table = [r for r in grait_table() if r["id"].startswith("i")]
+    sel = c.apply(grait.select, "gradients", table, c.Params(c.OEQA_THRESHOLDS, 2, 2), seed=1)
+    assert [r["label"] for r in sel.rows] == ["idk", "idk"] and all(r["weight"] == 1.0 for r in sel.rows)
+    assert sel.shortfall == {"vanilla": 2, "idk": 0}
