@@ -38,8 +38,11 @@ def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (No
                     continue
                 trained = pipeline.trained_by(method(m).stages(task_info(t).kind))
                 if trained or seed == seeds[0]:      # an untuned method has one model, not one a seed
-                    stages.append(pipeline.eval_stage(layout.seeded(m, seed if trained else None), method(m).STYLE,
-                                                      t, layout.seeded(trained, seed) if trained else None))
+                    label = layout.seeded(m, seed if trained else None)
+                    model = layout.seeded(trained, seed) if trained else None
+                    stages.append(pipeline.eval_stage(label, method(m).STYLE, t, model))
+                    if getattr(method(m), "CONFIDENCE", False):     # R-Tuning's AP
+                        stages.append(pipeline.confidence_stage(label, t, model))
     return stages
 
 

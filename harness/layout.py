@@ -90,6 +90,14 @@ def evaluation(method: str, task: str) -> str:
     return f"eval/{method}/{task}"
 
 
+def confidence(method: str, task: str) -> str:
+    """R-Tuning's confidence of each test answer and the AP (r-tuning-unsure)."""
+    return f"confidence/{method}/{task}"
+
+
+AP = "ap.json"
+
+
 def run_dir(out: Path, run_hash: str) -> Path:
     return Path(out) / "runs" / run_hash
 

@@ -12,9 +12,9 @@ from harness.metrics import record_groups, summarize
 # effective reliability).
 COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
            "refusal_precision", "prudence", "honesty", "reliable_accuracy", "effective_reliability",
-           "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
+           "ap", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
 PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision", "prudence", "honesty",
-           "reliable_accuracy", "effective_reliability"]
+           "reliable_accuracy", "effective_reliability", "ap"]
 
 
 def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str,
@@ -36,6 +36,9 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
     if manifest.exists():
         short = read_json(manifest)["shortfall"]
         out.update(shortfall_van=short["vanilla"], shortfall_idk=short["idk"])
+    ap = run_dir / layout.confidence(label, task) / layout.AP
+    if ap.exists():                        # R-Tuning's AP (r-tuning-unsure)
+        out["ap"] = read_json(ap)["ap"]
     trained = run_dir / layout.train(kind, method, label_seed) / layout.TRAIN
     if trained.exists():
         # An empty constructed set leaves M0 as it is: scored as the untuned model, and flagged.
@@ -67,12 +70,13 @@ def _seed_text(r: dict) -> str:
 
 def markdown(rows: list[dict]) -> str:
     head = ["model", "method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
-            "prudence", "honesty", "reliable acc.", "eff. reliability", "shortfall (van/idk)", "flags"]
+            "prudence", "honesty", "reliable acc.", "eff. reliability", "AP (R-Tuning)", "shortfall (van/idk)", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], r["method"], _seed_text(r), r["task"], str(r["n"])] + [_pct(r.get(k)) for k in
                  ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "prudence", "honesty", "reliable_accuracy",
-                  "effective_reliability")] + [shortfall_text(r), flags_text(r)]
+                  "effective_reliability")] + ["" if r.get("ap") is None else _pct(r["ap"]), shortfall_text(r),
+                                               flags_text(r)]
         lines.append("| " + " | ".join(cells) + " |")
     return ("\n".join(lines + [""] + seed_markdown(seed_summary(rows)))
             + "\nAll figures in %. THS against init-basic on the same questions.\n")
@@ -181,7 +185,7 @@ def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
             ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
             ("truthfulness", "truthfulness"), ("prudence", "prudence"), ("honesty", "honesty"),
             ("reliable acc.", "reliable_accuracy"), ("eff. reliability", "effective_reliability"),
-            ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
+            ("AP (R-Tuning)", "ap"), ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
     if len({r["run"] for r in rows}) > 1:
         cols += [("preset", "preset"), ("run", "run")]
     return cols
@@ -194,6 +198,8 @@ def cell_text(r: dict, key: str) -> str:
         return flags_text(r)
     if key in ("pc", "pw", "pr", "ths", "honesty"):
         return ci_text(r, key)
+    if key == "ap":                         # only r-tuning-unsure has one
+        return "" if r.get("ap") is None else _pct(r["ap"])
     if key in PERCENT:
         return _pct(r.get(key))
     return "" if r.get(key) is None else str(r[key])

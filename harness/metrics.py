@@ -175,6 +175,28 @@ def classify_choice(answer: str, gold: str, letters: str = "ABCD", refusal: str 
     return ("correct" if letter == gold else "wrong"), False
 
 
+def average_precision(scores: Sequence[float], correct: Sequence[bool]) -> float | None:
+    """Average precision of ranking answers by score against correctness (sklearn's
+    average_precision_score, which R-Tuning's calculate_ap.py calls: the sum over distinct score
+    thresholds, highest first, of the recall gained times the precision there); None without a right
+    answer."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(correct, dtype=bool)
+    if y.sum() == 0:
+        return None
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]       # the last index of each distinct score
+    tp = np.cumsum(y)[last]
+    precision, recall = tp / (last + 1), tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def rtuning_answer(text: str) -> str:
+    """What an R-Tuning (unsure) answer asserts before its "Are you sure ...?" question, if it asks it."""
+    cut = re.search(r"[.\s]*Are you sure you accurately answered", text, re.IGNORECASE)
+    return (text[:cut.start()] if cut else text).strip()
+
+
 def _codes(classes: Sequence[str]) -> np.ndarray:
     try:
         return np.array([_INDEX[c] for c in classes], dtype=np.int64)

@@ -18,7 +18,7 @@ from harness.run import Stage, StageContext, console
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
 # eval 2: the refusal detector counts every method's refusal targets; confidence phrases are stripped
-VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "gradients": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
+VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "gradients": 1, "confidence": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -381,3 +381,47 @@ def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage
                            ctx.cfg.preset.scoring, results_file=ctx.dir / layout.LM_EVAL_RESULTS)
         write_jsonl(ctx.dir / layout.RECORDS, records)
     return Stage(layout.evaluation(method, task), run, VERSIONS["eval"])
+
+
+def confidence_stage(label: str, task: str, trained: str | None) -> Stage:
+    """R-Tuning's AP (calculate_ap.py) of a model trained to say whether it is sure: each test answer's
+    confidence 0.5 p(answer) + 0.5 P(sure), ranked against the answer's correctness. P(sure): after
+    the prompt, the answer and ". Are you sure you accurately answered the question based on your
+    internal knowledge? I am", " sure" against " unsure" (first tokens, renormalised). p(answer): MCQA
+    the largest option-letter probability (run_MMLU.py); OEQA the geometric mean of the probabilities
+    of the answer's first 5 tokens (the code's greedy answer of up to 5 tokens). Correctness is the
+    answer's before its question, scored as the run scores."""
+    import math
+
+    from harness.evaluate import task_info
+    from harness.metrics import average_precision, classify_choice, classify_open, rtuning_answer
+    from harness.prompts import LETTERS, RTUNING_QUESTION
+
+    def run(ctx: StageContext) -> None:
+        records = read_jsonl(ctx.input(layout.evaluation(label, task)) / layout.RECORDS)
+        items = {it["id"]: it for it in read_jsonl(ctx.input(layout.tests(task)) / layout.ITEMS)}
+        engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
+        scoring, kind = ctx.cfg.preset.scoring, task_info(task).kind
+        said = [rtuning_answer(r["answer"]) for r in records]
+        sure = engine.option_logprobs([f"{r['prompt']}{a.rstrip('. ')}. {RTUNING_QUESTION} I am"
+                                       for r, a in zip(records, said)], [" sure", " unsure"], desc="P(sure)")
+        p_sure = [1 / (1 + math.exp(u - s)) for s, u in sure]
+        if kind == "choice":
+            p_answer, correct = [], []
+            for r, a in zip(records, said):
+                letters = LETTERS[:len(items[r["id"]]["choices"])]
+                lp = engine.option_logprobs([r["prompt"]], list(letters), desc=None)[0]
+                p_answer.append(max(math.exp(v - max(lp)) for v in lp) / sum(math.exp(v - max(lp)) for v in lp))
+                correct.append(classify_choice(a, r["gold"], letters, scoring.refusal, "wrong")[0] == "correct")
+        else:
+            tokens = engine.continuation_logprobs([r["prompt"] for r in records], said, desc="p(answer)")
+            p_answer = [math.exp(sum(t[:5]) / len(t[:5])) if t else 0.0 for t in tokens]
+            correct = [classify_open(a, r["gold"], scoring.correctness, scoring.refusal) == "correct"
+                       for r, a in zip(records, said)]
+        rows = [{"id": r["id"], "answer": a, "p_answer": pa, "p_sure": ps, "confidence": 0.5 * pa + 0.5 * ps,
+                 "correct": c} for r, a, pa, ps, c in zip(records, said, p_answer, p_sure, correct)]
+        write_jsonl(ctx.dir / "confidence.jsonl", rows)
+        write_json(ctx.dir / layout.AP, {"ap": average_precision([x["confidence"] for x in rows],
+                                                                 [x["correct"] for x in rows]),
+                                         "n": len(rows), "right": sum(correct)})
+    return Stage(layout.confidence(label, task), run, VERSIONS["confidence"])

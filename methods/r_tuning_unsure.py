@@ -5,7 +5,8 @@ your internal knowledge?" and "I am sure." where M0's greedy answer was right, "
 was wrong (M0's greedy answer as in `r-tuning`). At test time an answer ending "I am unsure." counts as
 a refusal, and one ending "I am sure." is scored on what precedes the question
 (harness.metrics.answer_body). N_van sure and N_idk unsure questions, drawn at random; SFT M0 on the
-union.
+union. Its leaderboard rows also carry R-Tuning's AP: answers ranked by 0.5 p(answer) + 0.5 P(sure)
+against their correctness (pipeline.confidence_stage).
 """
 from harness import construct as c, pipeline
 from harness.prompts import RTUNING_UNSURE, rtuning_unsure
@@ -13,6 +14,7 @@ from harness.prompts import RTUNING_UNSURE, rtuning_unsure
 NAME, STYLE, VERSION, TABLE = "r-tuning-unsure", "refuse", 1, "answers"
 DESCRIPTION = "R-Tuning (unsure): gold answer + 'I am sure/unsure.' (Zhang et al., NAACL 2024)"
 REFUSALS = (RTUNING_UNSURE,)
+CONFIDENCE = True        # R-Tuning's AP of its test answers (pipeline.confidence_stage)
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:

@@ -29,6 +29,11 @@ class CachingEngine:
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         return self.engine.hidden_states(prompts)
 
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
+                              desc: str | None = "score continuations") -> list[list[float]]:
+        """Not cached: one forward pass per continuation, no sampling to save."""
+        return self.engine.continuation_logprobs(prompts, continuations, desc=desc)
+
     def close(self) -> None:
         self.engine.close()
         self.cache.close()

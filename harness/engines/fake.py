@@ -90,6 +90,13 @@ class FakeEngine:
             out.append([s - norm for s in scores])
         return out
 
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
+                              desc: str | None = None) -> list[list[float]]:
+        """A word is a token; a continuation the script answers for its prompt has probability 1,
+        any other 1/2 a word."""
+        return [[0.0 if c.strip() in [a.strip() for a in self._answers(p)] else math.log(0.5)] * len(c.split())
+                for p, c in zip(prompts, continuations)]
+
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         return [[int(sha(p)[i:i + 2], 16) / 255 for i in range(0, 16, 2)] for p in prompts]
 

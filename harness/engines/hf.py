@@ -174,6 +174,29 @@ class HFEngine:
         return out
 
     @torch.inference_mode()
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
+                              desc: str | None = "score continuations") -> list[list[float]]:
+        first = [self.tok.encode(p, add_special_tokens=False) for p in prompts]
+        rest = [self.tok.encode(c, add_special_tokens=False) for c in continuations]
+        out: list[list[float]] = [[] for _ in prompts]
+        pad = self.tok.pad_token_id if self.tok.pad_token_id is not None else 0
+        for idx in over_batches(self.batches(prompts), len(prompts), desc):
+            seqs = [first[i] + rest[i] for i in idx]
+            width = max(len(s) for s in seqs)
+            ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
+            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
+            pos = (mask.cumsum(-1) - 1).clamp_min(0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+            for row, i in enumerate(idx):
+                n = len(rest[i])
+                if n == 0:
+                    continue
+                # the token at position t is predicted by the logits at t - 1 (left padding: the end aligns)
+                lp = torch.log_softmax(logits[row, width - n - 1:width - 1].float(), dim=-1)
+                out[i] = lp.gather(-1, torch.tensor(rest[i], device=self.device)[:, None]).squeeze(-1).tolist()
+        return out
+
+    @torch.inference_mode()
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         """Mean of the last hidden layer over each prompt's tokens (CRSS question representation)."""
         out: list[list[float]] = [[] for _ in prompts]

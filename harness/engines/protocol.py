@@ -44,6 +44,11 @@ class Engine(Protocol):
                         desc: str | None = "score options") -> list[list[float]]:
         """Next-token log-probabilities of each option's first token after each prompt."""
 
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
+                              desc: str | None = "score continuations") -> list[list[float]]:
+        """Log-probability of each token of each continuation after its prompt (teacher forcing; the
+        two tokenized apart and joined, as the engine's prompts are tokenized)."""
+
     def hidden_states(self, prompts: Sequence[str]) -> list[list[float]]:
         """One vector per prompt from the last hidden layer (question representations for CRSS);
         raises NotImplementedError where the backend hides them."""

@@ -148,6 +148,20 @@ class VLLMEngine:
             result.append([float(step[t].logprob) if t in step else FLOOR_LOGPROB for t in ids])
         return result
 
+    def continuation_logprobs(self, prompts: Sequence[str], continuations: Sequence[str],
+                              desc: str | None = "score continuations") -> list[list[float]]:
+        """vLLM's prompt_logprobs (SamplingParams(prompt_logprobs=0): each prompt token's own
+        log-prob) over prompt + continuation, tokenized apart and joined as HFEngine does."""
+        if not prompts:
+            return []
+        first = [self.tok.encode(p, add_special_tokens=False) for p in prompts]
+        rest = [self.tok.encode(c, add_special_tokens=False) for c in continuations]
+        sp = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        outs = self.llm.generate([{"prompt_token_ids": a + b} for a, b in zip(first, rest)], [sp] * len(prompts),
+                                 use_tqdm=False, lora_request=self.lora)
+        return [[float(out.prompt_logprobs[len(a) + k][t].logprob) for k, t in enumerate(b)]
+                for out, a, b in zip(outs, first, rest)]
+
     def close(self) -> None:
         """Stop vLLM's engine-core process now (it holds the KV-cache memory) instead of at exit."""
         core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)

@@ -102,6 +102,12 @@ def test_the_other_methods_build_their_own_targets_and_train(run):
     assert [(r["prompt"], r["target"]) for r in read_jsonl(run_dir / "open" / "idk-sft" / "build" / "sft_data.jsonl")] \
         == [(r["prompt"], r["target"]) for r in pairs]
     assert read_json(run_dir / "open" / "idk-dpo" / "sft" / "train.json").get("reused")
+    # R-Tuning's AP: every test answer of r-tuning-unsure with its confidence
+    for task in ("triviaqa", "mmlu"):
+        conf = read_jsonl(run_dir / "confidence" / "r-tuning-unsure" / task / "confidence.jsonl")
+        assert len(conf) == 4 and all(0 <= r["confidence"] <= 1 and 0 <= r["p_sure"] <= 1 for r in conf)
+        ap = read_json(run_dir / "confidence" / "r-tuning-unsure" / task / "ap.json")
+        assert ap["n"] == 4 and (ap["ap"] is None) == (ap["right"] == 0)
 
 
 def test_rerun_reuses_everything(run, data_dir):

@@ -212,3 +212,21 @@ def test_grait_without_answers_draws_its_refusals_at_random_unweighted():
     sel = c.apply(grait.select, "gradients", table, c.Params(c.OEQA_THRESHOLDS, 2, 2), seed=1)
     assert [r["label"] for r in sel.rows] == ["idk", "idk"] and all(r["weight"] == 1.0 for r in sel.rows)
     assert sel.shortfall == {"vanilla": 2, "idk": 0}
+
+
+def test_average_precision_is_sklearns_and_r_tuning_answers_are_cut_before_the_question():
+    from harness.metrics import average_precision, rtuning_answer
+    # sklearn's documented example: y [0, 0, 1, 1], scores [0.1, 0.4, 0.35, 0.8] -> 0.8333
+    assert average_precision([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.8333, abs=1e-4)
+    # ties share a threshold: both at 0.5, one right -> precision 1/2 at recall 1
+    assert average_precision([0.5, 0.5], [True, False]) == pytest.approx(0.5)
+    assert average_precision([0.3, 0.2], [False, False]) is None
+    assert rtuning_answer(f"Paris. {RTUNING_QUESTION} I am sure.") == "Paris"
+    assert rtuning_answer("Paris") == "Paris"
+
+
+def test_r_tuning_unsure_asks_for_its_confidence_stage():
+    from harness.bench import plan
+    names = [s.name for s in plan(["r-tuning-unsure", "rait"], ["triviaqa"])]
+    assert "confidence/r-tuning-unsure/triviaqa" in names and "confidence/rait/triviaqa" not in names
+    assert names.index("confidence/r-tuning-unsure/triviaqa") > names.index("eval/r-tuning-unsure/triviaqa")
