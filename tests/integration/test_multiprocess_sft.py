@@ -63,3 +63,53 @@ def test_bench_trains_through_the_launcher(base, tmp_path, data_dir):
     craft = json.loads((run / "open/craft/train/train.json").read_text())
     assert craft["mode"] == "none" or craft["processes"] == 2
     assert json.loads((tmp_path / "leaderboard.json").read_text())
+
+
+def test_torchrun_two_processes_run_dpo_as_harness_train_does_for_the_launcher(base, tmp_path):
+    """The preference stage under --train-launcher runs `harness train --dpo-beta ...`: TRL's DPO in two
+    data-parallel processes, the same global batch, a full model saved once, no checkpoint left."""
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun is not installed next to this python")
+    write_jsonl(tmp_path / "pairs.jsonl", [{**r, "rejected": "I don't know"} for r in ROWS])
+    (tmp_path / "sft.json").write_text(json.dumps(
+        {"mode": "lora", "epochs": 1, "lr": 1e-3, "batch_size": 8, "lora_r": 4, "lora_alpha": 8}))
+    cmd = [torchrun, "--nproc_per_node", "2", "--master_port", "29519", "-m", "harness.cli", "train",
+           "--model", base, "--data", str(tmp_path / "pairs.jsonl"), "--out", str(tmp_path / "out"),
+           "--sft-config", str(tmp_path / "sft.json"), "--dtype", "float32", "--dpo-beta", "0.1",
+           "--dpo-sft-weight", "0.01"]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "train.json").read_text())
+    assert report["objective"] == "dpo" and report["mode"] == "full" and report["pairs"] == 16
+    assert report["steps"] == 2 and report["processes"] == 2 and report["global_batch"] == 8
+    assert (tmp_path / "out" / "model" / "config.json").exists()
+    assert not (tmp_path / "out" / "checkpoints").exists()
+
+
+def test_dpo_killed_after_its_first_checkpoint_resumes_to_the_uninterrupted_weights(base, tmp_path):
+    """The preference stage resumes as SFT does: SIGKILL right after the epoch-1 checkpoint
+    (HARNESS_FAILPOINT=sft-save@1), rerun, and the saved model equals an uninterrupted run's."""
+    import hashlib
+    write_jsonl(tmp_path / "pairs.jsonl", [{**r, "rejected": "I don't know"} for r in ROWS])
+    (tmp_path / "sft.json").write_text(json.dumps(
+        {"mode": "lora", "epochs": 2, "lr": 1e-3, "batch_size": 8, "lora_r": 4, "lora_alpha": 8}))
+
+    def train(out, failpoint=None):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", **({"HARNESS_FAILPOINT": failpoint} if failpoint else {})}
+        return subprocess.run([sys.executable, "-m", "harness.cli", "train", "--model", base, "--data",
+                               str(tmp_path / "pairs.jsonl"), "--out", str(out), "--sft-config",
+                               str(tmp_path / "sft.json"), "--dtype", "float32", "--dpo-beta", "0.1"],
+                              env=env, capture_output=True, text=True, timeout=600)
+
+    def weights(out):
+        return hashlib.sha256((out / "model" / "model.safetensors").read_bytes()).hexdigest()
+    assert train(tmp_path / "straight").returncode == 0
+    killed = train(tmp_path / "resumed", "sft-save@1")
+    assert killed.returncode != 0 and any((tmp_path / "resumed" / "checkpoints").glob("checkpoint-*"))
+    assert not (tmp_path / "resumed" / "model").exists()
+    done = train(tmp_path / "resumed")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((tmp_path / "resumed" / "train.json").read_text())["steps"] == 4
+    assert weights(tmp_path / "resumed") == weights(tmp_path / "straight")
