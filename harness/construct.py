@@ -246,6 +246,24 @@ def by_greedy(table: Sequence[Mapping]) -> tuple[list, list]:
     return ([r for r in table if r["greedy_correct"] == 1], [r for r in table if r["greedy_correct"] != 1])
 
 
+def by_accuracy(table: Sequence[Mapping], threshold: float) -> tuple[list, list]:
+    """(known, unknown): the share of M0's samples that are right at or above `threshold`, or below
+    (Idk-SFT's split by its Ik threshold)."""
+    def accuracy(r: Mapping) -> float:
+        return sum(r["sample_correct"]) / len(r["sample_correct"])
+    return [r for r in table if accuracy(r) >= threshold], [r for r in table if accuracy(r) < threshold]
+
+
+def by_any_right_sample(table: Sequence[Mapping]) -> tuple[list, list]:
+    """(known, unknown): at least one of M0's samples right, or none (Alignment for Honesty's k > 0)."""
+    return [r for r in table if any(r["sample_correct"])], [r for r in table if not any(r["sample_correct"])]
+
+
+def best_known(rows: Sequence[Mapping], n: int) -> list:
+    """The n rows of highest correctness, table order on ties (GRAIT's answer pool)."""
+    return sorted(rows, key=lambda r: -r["correctness"])[:n]
+
+
 def correct_samples(row: Mapping) -> list[str]:
     return [s for s, ok in zip(row["samples"], row["sample_correct"]) if ok]
 

@@ -110,7 +110,7 @@ def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], d
                             choice_shots(it, by_subject, d.n_shot, scoring.choice_prompt)) for it in items]
     prompts = [engine.apply_template(t) if d.query_chat_template else t for t in texts]
     rows = []
-    for it, prompt_lp in zip(items, _letter_logprobs(engine, prompts, items)):
+    for it, prompt_lp in zip(items, letter_logprobs(engine, prompts, items)):
         p = option_probs(prompt_lp)
         raw = [math.exp(lp) for lp in prompt_lp]
         rows.append({"id": it["id"], "correctness": p[LETTERS.index(it["gold"])],
@@ -119,7 +119,7 @@ def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], d
     return rows
 
 
-def _letter_logprobs(engine: Engine, prompts: list[str], items: Sequence[dict]) -> list[list[float]]:
+def letter_logprobs(engine: Engine, prompts: list[str], items: Sequence[dict]) -> list[list[float]]:
     # Questions with other than four options (a few in ARC) are scored in their own call.
     out: list[list[float]] = [[] for _ in prompts]
     for k in sorted({len(it["choices"]) for it in items}):

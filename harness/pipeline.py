@@ -86,7 +86,7 @@ def gradient_candidates(table: list[dict], d) -> tuple[list[dict], list[dict]]:
     """GRAIT's rows whose gradients are computed: D_van, the N_van best-known vanilla candidates (by mu,
     table order on ties: the code's top-4,000 by correctness), and every idk candidate."""
     van, idk = construct.candidates(table, construct.params(d).thresholds)
-    return sorted(van, key=lambda r: -r["correctness"])[:d.n_van], idk
+    return construct.best_known(van, d.n_van), idk
 
 
 def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
@@ -407,12 +407,11 @@ def confidence_stage(label: str, task: str, trained: str | None) -> Stage:
                                        for r, a in zip(records, said)], [" sure", " unsure"], desc="P(sure)")
         p_sure = [1 / (1 + math.exp(u - s)) for s, u in sure]
         if kind == "choice":
-            p_answer, correct = [], []
-            for r, a in zip(records, said):
-                letters = LETTERS[:len(items[r["id"]]["choices"])]
-                lp = engine.option_logprobs([r["prompt"]], list(letters), desc=None)[0]
-                p_answer.append(max(math.exp(v - max(lp)) for v in lp) / sum(math.exp(v - max(lp)) for v in lp))
-                correct.append(classify_choice(a, r["gold"], letters, scoring.refusal, "wrong")[0] == "correct")
+            asked = [items[r["id"]] for r in records]
+            letter_lps = knowledge.letter_logprobs(engine, [r["prompt"] for r in records], asked)
+            p_answer = [max(knowledge.option_probs(lp)) for lp in letter_lps]
+            correct = [classify_choice(a, r["gold"], LETTERS[:len(it["choices"])], scoring.refusal, "wrong")[0]
+                       == "correct" for r, a, it in zip(records, said, asked)]
         else:
             tokens = engine.continuation_logprobs([r["prompt"] for r in records], said, desc="p(answer)")
             p_answer = [math.exp(sum(t[:5]) / len(t[:5])) if t else 0.0 for t in tokens]

@@ -53,7 +53,7 @@ def weights(delta: np.ndarray) -> np.ndarray:
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
     van_all, idk_all = c.candidates(table, p.thresholds)
-    van = [r for r in sorted(van_all, key=lambda r: -r["correctness"])[:p.n_van] if r.get("gradient") is not None]
+    van = [r for r in c.best_known(van_all, p.n_van) if r.get("gradient") is not None]
     idk = [r for r in idk_all if r.get("gradient") is not None]
     if not van or not idk:          # no answers to agree with: a random draw of what there is, unweighted
         picked = sorted(rng.sample(range(len(idk)), min(p.n_idk, len(idk))))

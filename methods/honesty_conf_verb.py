@@ -19,8 +19,7 @@ UNSUPPORTED = {"choice": "Alignment for Honesty trains on TriviaQA (open-ended);
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
-    known = [r for r in table if sum(r["sample_correct"]) > 0]
-    unknown = [r for r in table if sum(r["sample_correct"]) == 0]
+    known, unknown = c.by_any_right_sample(table)
     van, idk = c.draw(rng, known, p.n_van, p.replace), c.draw(rng, unknown, p.n_idk, p.replace)
     rows = ([{"id": r["id"], "label": "vanilla",
               "target": confidence_verb(c.known_answer(r), sum(r["sample_correct"]), len(r["samples"]))} for r in van]

@@ -25,14 +25,9 @@ IK_THRESHOLD = 1.0
 PREFERENCE = Preference(beta=0.1, sft_weight=0.01)
 
 
-def accuracy(row) -> float:
-    return sum(row["sample_correct"]) / len(row["sample_correct"])
-
-
 def select(table: list, p: c.Params, rng) -> c.Selection:
     # the draws of idk-sft's select, in its order, then the rejected answers
-    known = [r for r in table if accuracy(r) >= IK_THRESHOLD]
-    unknown = [r for r in table if accuracy(r) < IK_THRESHOLD]
+    known, unknown = c.by_accuracy(table, IK_THRESHOLD)
     van, idk = c.draw(rng, known, p.n_van, p.replace), c.draw(rng, unknown, p.n_idk, p.replace)
     rows = ([{"id": r["id"], "label": "vanilla", "target": rng.choice(c.correct_samples(r)), "rejected": IDK_SENTENCE}
              for r in van]

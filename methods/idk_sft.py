@@ -18,17 +18,8 @@ UNSUPPORTED = {"choice": "Cheng et al. build the Idk dataset from TriviaQA (open
 IK_THRESHOLD = 1.0
 
 
-def accuracy(row) -> float:
-    return sum(row["sample_correct"]) / len(row["sample_correct"])
-
-
-def split(table: list) -> tuple[list, list]:
-    """(known, unknown) by sampled accuracy against the Ik threshold."""
-    return [r for r in table if accuracy(r) >= IK_THRESHOLD], [r for r in table if accuracy(r) < IK_THRESHOLD]
-
-
 def select(table: list, p: c.Params, rng) -> c.Selection:
-    known, unknown = split(table)
+    known, unknown = c.by_accuracy(table, IK_THRESHOLD)
     van, idk = c.draw(rng, known, p.n_van, p.replace), c.draw(rng, unknown, p.n_idk, p.replace)
     rows = ([{"id": r["id"], "label": "vanilla", "target": rng.choice(c.correct_samples(r))} for r in van]
             + [{"id": r["id"], "label": "idk", "target": IDK_SENTENCE} for r in idk])
