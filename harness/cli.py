@@ -147,10 +147,13 @@ def _ls(args) -> None:
     from harness.evaluate import tasks
     from harness.models import MODELS
     from harness.methods import METHODS
+    from harness.tasks import ALL, GROUPS, expand
     print("methods:");  [print(f"  {k:19} {m.DESCRIPTION}"
                                + "".join(f" [not on {kind}: {why}]" for kind, why in getattr(m, "UNSUPPORTED", {}).items()))
                          for k, m in METHODS.items()]
     print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in tasks().items()]
+    print("task groups (--tasks):")
+    [print(f"  {g:14} {','.join(expand([g]))}: {why}") for g, why in {**GROUPS, ALL: "every task"}.items()]
     print("presets:");  [print(f"  {k:14} pool {p.open.pool_size or 'all'}/{p.choice.pool_size or 'all'}, "
                                f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]
     print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
@@ -165,6 +168,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
 BENCH_EXAMPLES = """examples:
   harness bench                                          # craft and rait on triviaqa, mmlu: what `make bench` runs
   harness bench --methods all --tasks triviaqa,nq --preset study --seeds 0,1,2
+  harness bench --methods init-basic,rait,craft --tasks side-effects --preset smoke   # selfaware,xstest,gsm8k
   harness bench --methods craft,rait --preset paper --model meta-llama/Meta-Llama-3-8B-Instruct --engine vllm --dry-run
   harness bench --engine fake --methods init-refuse      # scripted answers, no model: the plumbing in seconds
 init-basic (THS's reference) is always run as well; `harness ls` lists methods, tasks, presets, models."""
@@ -177,7 +181,9 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     from harness.models import DEFAULT_MODEL
     from harness.prompts import PROMPT_STYLES
     p.add_argument("--methods", default="craft,rait", help="comma list of methods (harness ls), or 'all'")
-    p.add_argument("--tasks", default="triviaqa,mmlu", help="comma list of tasks (harness ls)")
+    p.add_argument("--tasks", default="triviaqa,mmlu",
+                   help="comma list of tasks or groups: core (triviaqa,nq,mmlu,arc_c), side-effects "
+                        "(selfaware,xstest,gsm8k), all (harness ls)")
     p.add_argument("--model", default=None,
                    help=f"alias, hub id or local directory (default: {DEFAULT_MODEL}, SmolLM2-135M-Instruct)")
     p.add_argument("--model-name", default=None, help="the model's label on leaderboards (default: --model)")

@@ -72,7 +72,7 @@ def _hub_rows(src: Source, name: str, split: str) -> list[dict]:
             f"pass --data-dir DIR or set HARNESS_DATA_DIR=DIR (laid out as <dataset>/<split>.jsonl).")
     import datasets
     name_, split_ = next(((n, s) for sp, n, s in src.hub_splits if sp == split), (src.hub_name, split))
-    return [dict(r) for r in datasets.load_dataset(src.hub_path, name_, split=split_)]
+    return [dict(r) for r in datasets.load_dataset(src.hub_path, name_, split=split_, **dict(src.hub_kwargs))]
 
 
 def to_item(name: str, split: str, index: int, row: dict) -> dict:

@@ -20,6 +20,24 @@ def task_info(name: str) -> TaskInfo:
     return known[name]
 
 
+def side_tasks() -> list[str]:
+    """The side-effect tasks (metadata.group: side-effects), scored by harness.side_effects."""
+    return [t for t, info in tasks().items() if info.group == "side-effects"]
+
+
+def is_side(name: str) -> bool:
+    return task_info(name).group == "side-effects"
+
+
+def answer_limit(name: str, preset) -> int:
+    """New tokens a test answer may have: the preset's short-answer limits for the CRaFT tasks; a
+    side-effect task's own YAML (max_gen_toks: a worked GSM8K answer needs 256)."""
+    info = task_info(name)
+    if info.group == "side-effects":
+        return info.max_gen_toks or preset.eval_max_new_tokens_open
+    return preset.eval_max_new_tokens_open if info.kind == "open" else preset.eval_max_new_tokens_choice
+
+
 def test_split(name: str, scoring) -> str:
     """The split a run tests on: TriviaQA's unfiltered dev under the code's protocol."""
     return scoring.triviaqa_test if name == "triviaqa" else task_info(name).split
@@ -110,14 +128,20 @@ def evaluate(engine: Engine, task: str, items: list[dict], rows_file: Path,
     return [_record(s, items[s["doc_id"]], lm.prompts, macro) for s in samples]
 
 
+RECORD_CLASSES = ("correct", "wrong", "refused", "complied")     # complied: a task without gold (XSTest)
+
+
 def _record(sample: dict, item: dict, prompts: dict[str, str], macro: bool = False) -> dict:
     unparsed = bool(sample.get("unparsed", 0.0))
-    found = [c for c in ("correct", "wrong", "refused") if sample[c] == 1.0]
+    found = [c for c in RECORD_CLASSES if sample.get(c) == 1.0]
     cls = found[0] if found else "unparsed"     # the code's fail_parse: neither correct nor wrong
+    # A side-effect task's metrics: one (numerator, denominator) pair each (harness.metrics.Side).
+    scores = {k: list(sample[k]) for k in sample.get("metrics", []) if isinstance(sample.get(k), (list, tuple))}
     context = sample["arguments"][0][0] if isinstance(sample["arguments"][0], (list, tuple)) \
         else sample["arguments"]["gen_args_0"]["arg_0"]
     return {"id": item["id"], "question": item["question"], "prompt": prompts.get(context, context),
             "answer": sample["filtered_resps"][0] if isinstance(sample["filtered_resps"], list)
             else sample["filtered_resps"],
-            "gold": item.get("aliases") or item["gold"], "class": cls, "unparsed": unparsed,
-            **({"group": item["subject"]} if macro else {})}
+            "gold": item.get("aliases") or item.get("gold"), "class": cls, "unparsed": unparsed,
+            **({"group": item["subject"]} if macro else {}),
+            **({"subset": item["subset"]} if "subset" in item else {}), **({"scores": scores} if scores else {})}

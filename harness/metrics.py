@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -173,6 +173,25 @@ def classify_choice(answer: str, gold: str, letters: str = "ABCD", refusal: str 
             raise ValueError(f"unknown unparsed mode {unparsed!r}; valid: wrong, excluded")
         return ("unparsed" if unparsed == "excluded" else "wrong"), True
     return ("correct" if letter == gold else "wrong"), False
+
+
+# ---------------------------------------------------------------- side-effect tasks (SPEC section 7)
+
+class Side(NamedTuple):
+    """A side-effect metric of a task (its utils.SIDE_METRICS): every one is a ratio of two sums over
+    the questions, sum(num) / sum(den), each question giving its (num, den) pair in process_results
+    (so lm-eval alone aggregates it with `ratio`, and the harness resamples questions for its CIs)."""
+    title: str
+    better: str            # "higher" / "lower"
+    headline: bool = False  # drawn in the side-effects plot
+
+
+def ratio(pairs) -> float:
+    """lm-eval aggregation of a Side metric: sum of numerators over sum of denominators (nan when no
+    question counts in the denominator)."""
+    num = sum(float(n) for n, _ in pairs)
+    den = sum(float(d) for _, d in pairs)
+    return num / den if den else float("nan")
 
 
 def average_precision(scores: Sequence[float], correct: Sequence[bool]) -> float | None:

@@ -370,13 +370,12 @@ def test_stage(task: str) -> Stage:
 
 
 def eval_stage(method: str, style: str, task: str, trained: str | None) -> Stage:
-    from harness.evaluate import evaluate, task_info
+    from harness.evaluate import answer_limit, evaluate
 
     def run(ctx: StageContext) -> None:
         tests = ctx.input(layout.tests(task))
         engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
-        p = ctx.cfg.preset
-        limit = p.eval_max_new_tokens_open if task_info(task).kind == "open" else p.eval_max_new_tokens_choice
+        limit = answer_limit(task, ctx.cfg.preset)
         records = evaluate(engine, task, read_jsonl(tests / layout.ITEMS), tests / layout.ROWS, style, limit,
                            ctx.cfg.preset.scoring, results_file=ctx.dir / layout.LM_EVAL_RESULTS)
         write_jsonl(ctx.dir / layout.RECORDS, records)

@@ -17,10 +17,11 @@ from harness.config import RunConfig
 from harness.data import load_items, load_rows
 from harness.engines.protocol import EngineSpec
 from harness.engines.registry import engine_entry, make_engine
-from harness.evaluate import task_info, test_split
+from harness.evaluate import answer_limit, task_info, test_split
 from harness.methods import method, unsupported
 from harness.paths import data_dir
 from harness.prompts import question_text
+from harness.tasks import expand
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -187,7 +188,12 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
         if kind in reports:
             n = cfg.test_size(t) or len(load_rows(task_info(t).dataset, test_split(t, cfg.preset.scoring),
                                             data_dir(cfg.data_dir)))
-            parts[f"evaluation: {t} ({n_evals[t]} models x {n} questions)"] = n_evals[t] * n / reports[kind]["eval_rate"]
+            # the pilot's rate is for the short answers of its domain; a longer answer (a worked GSM8K
+            # answer) takes about as many times longer as it may have tokens
+            stretch = max(1.0, answer_limit(t, cfg.preset) / (cfg.preset.eval_max_new_tokens_open if kind == "open"
+                                                              else cfg.preset.eval_max_new_tokens_choice))
+            parts[f"evaluation: {t} ({n_evals[t]} models x {n} questions)"] = \
+                n_evals[t] * n / reports[kind]["eval_rate"] * stretch
     return {k: round(v) for k, v in parts.items()}
 
 
@@ -210,6 +216,7 @@ def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64)
     """Query `sample` pool questions per domain with M0 and report what the full bench would build."""
     import tempfile
     from harness.run import release_memory
+    tasks = expand(tasks)
     methods = checked(methods, tasks)
     preflight(cfg, [], tasks)             # QLoRA without CUDA; the pilot trains nothing an engine lacks
     check_inputs(cfg, methods, tasks)     # the pools too

@@ -1,7 +1,7 @@
 """Task definitions (installed as `harness.tasks`): one folder per task, holding an lm-eval task
 YAML (`task: rait_<folder>`) and its utils.py (prompt, scoring, and `to_item`, the pipeline's form of
-a dataset row). The YAML's `metadata:` is the single source of a task's dataset, splits, kind and
-description: TASKS and DATASETS below are derived from it, through lm-eval's TaskManager. Adding a
+a dataset row). The YAML's `metadata:` is the single source of a task's dataset, splits, kind,
+group and description: TASKS and DATASETS below are derived from it, through lm-eval's TaskManager. Adding a
 task is one folder; see the README's "Extending"."""
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from pathlib import Path
 
 TASKS_DIR = Path(__file__).resolve().parent
 PREFIX = "rait_"          # lm-eval task names; the harness name is the folder's
+# metadata.group: the CRaFT tasks, scored by Pc/Pw/Pr/THS against init-basic, and the side effects of
+# RAIT (SPEC section 7), scored by their own metrics (the task's utils.SIDE_METRICS, harness.side_effects).
+GROUPS = {"core": "the four CRaFT tasks (THS and the other RAIT metrics)",
+          "side-effects": "what RAIT costs elsewhere: unanswerable questions, exaggerated safety, reasoning"}
+ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class TaskInfo:
     kind: str                 # "open" / "choice"
     description: str
     max_gen_toks: int | None  # the answer length the YAML allows
+    group: str = "core"       # a GROUPS name: "core" (scored by THS) or "side-effects" (harness.side_effects)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class Source:
     kind: str
     task: str                 # the folder whose utils.py turns its rows into pipeline items
     hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
+    hub_kwargs: tuple = ()    # (key, value) of the YAML's dataset_kwargs: load_dataset's own arguments
 
 
 @lru_cache(maxsize=4)
@@ -50,6 +57,8 @@ def _metadata(name: str, cfg: dict) -> dict:
         raise ValueError(f"task {name}: its YAML's metadata lacks {', '.join(missing)} (see tasks/__init__.py)")
     if meta["kind"] not in ("open", "choice"):
         raise ValueError(f"task {name}: metadata.kind must be open or choice, got {meta['kind']!r}")
+    if meta.get("group", "core") not in GROUPS:
+        raise ValueError(f"task {name}: metadata.group must be one of {', '.join(GROUPS)}, got {meta['group']!r}")
     return meta
 
 
@@ -77,11 +86,28 @@ def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str
         meta = _metadata(folder, entry.cfg)
         tasks[folder] = TaskInfo(folder, lm_name, Path(entry.yaml_path), meta["dataset"], entry.cfg["test_split"],
                                  meta["kind"], meta["description"],
-                                 (entry.cfg.get("generation_kwargs") or {}).get("max_gen_toks"))
+                                 (entry.cfg.get("generation_kwargs") or {}).get("max_gen_toks"),
+                                 meta.get("group", "core"))
         hub_splits = tuple((s, c, h) for s, (c, h) in (meta.get("hub_splits") or {}).items())
+        hub_kwargs = tuple((entry.cfg.get("dataset_kwargs") or {}).items())
         datasets[meta["dataset"]] = Source(entry.cfg["dataset_path"], entry.cfg.get("dataset_name"),
-                                           tuple(meta["splits"]), meta["kind"], folder, hub_splits)
+                                           tuple(meta["splits"]), meta["kind"], folder, hub_splits, hub_kwargs)
     return tasks, datasets
+
+
+def expand(names: list[str], tasks_dir: Path = TASKS_DIR) -> list[str]:
+    """Task names with the groups (`core`, `side-effects`, `all`) replaced by their tasks, in the
+    YAMLs' order, each task once; other names are kept as given (checked later)."""
+    tasks = registry(tasks_dir)[0]
+    out: list[str] = []
+    for name in names:
+        if name == ALL:
+            out += list(tasks)
+        elif name in GROUPS:
+            out += [t for t, info in tasks.items() if info.group == name]
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
 
 
 def refusing(doc_to_text):
