@@ -85,3 +85,13 @@ def publish(runs: Iterable[str | Path], to: str | Path, out: str | Path | None =
     from harness.publish import publish as run_publish
     rows = run_publish([_run_dir(r, out) for r in runs], Path(to), resamples, seed, tuple(compare))
     return pd.DataFrame(rows, columns=PUBLISH_COLUMNS)
+
+
+def side_effects(runs: Iterable[str | Path], out: str | Path | None = None, resamples: int = 1000,
+                 seed: int = 0) -> pd.DataFrame:
+    """The side-effect rows of one or more runs (selfaware, xstest, gsm8k: harness.side_effects), one
+    per (method label, task, metric): value, 95% interval, paired difference from init-basic."""
+    from harness.publish import run_side_rows
+    from harness.side_effects import COLUMNS
+    rows = [r for run in runs for r in run_side_rows(_run_dir(run, out), resamples, seed)]
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from harness import layout, pipeline
+from harness import layout, pipeline, side_effects
 from harness.config import RunConfig
-from harness.evaluate import task_info
+from harness.evaluate import is_side, task_info
 from harness.io import read_json, write_json
 from harness.engines.registry import check_engine, engine_entry
 from harness.leaderboard import print_table, row, write
@@ -15,6 +15,7 @@ from harness.models import resolve
 from harness.run import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
                          out_lock, prepare_run_dir, run_lock, run_stages, stale, unique)
 from harness.methods import METHODS, method, unsupported
+from harness.tasks import expand
 
 
 def plan(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,)) -> list[Stage]:
@@ -170,8 +171,10 @@ def resolve_model(cfg: RunConfig) -> str:
 
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
           overwrite: bool = False, table: bool = True) -> list[dict]:
-    """Run every stage and return the leaderboard rows; with `table` (the CLI) also write
-    OUT/leaderboard.* (checked and written under OUT's lock) and print the table."""
+    """Run every stage and return the leaderboard rows of the CRaFT tasks; with `table` (the CLI) also
+    write OUT/leaderboard.* and, for side-effect tasks, OUT/side_effects.* (checked and written under
+    OUT's lock) and print the tables. (harness.api.side_effects reads a run's side-effect rows.)"""
+    tasks = expand(tasks)
     methods = checked(methods, tasks)
     preflight(cfg, methods, tasks)
     base = resolve_model(cfg)
@@ -199,7 +202,9 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             console.print(f"generation cache: {stats['hits']} prompts reused, {stats['misses']} generated"
                           f"{corrupt} ({cache / 'generations.sqlite'})")
     rows = [row(run_dir, cfg.label, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
-            for t in tasks for m in methods for label in labels(cfg, m, t)]
+            for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
+    side = side_effects.rows(run_dir, cfg.label, cfg.preset.name,
+                             {t: [lab for m in methods for lab in labels(cfg, m, t)] for t in tasks if is_side(t)})
     if not table:
         return rows
     with out_lock(out):
@@ -209,8 +214,14 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
         except ValueError as err:
             raise ValueError(f"{err}. This run's results are kept in {run_dir}: publish them with "
                              f"`harness leaderboard publish {run_dir} --out DIR`") from None
-        write(rows, out)
-    print_table(rows)
+        if rows or not side:
+            write(rows, out)
+        if side:
+            side_effects.write(side, out)
+    if rows:
+        print_table(rows)
+    if side:
+        side_effects.print_table(side)
     return rows
 
 
@@ -290,6 +301,7 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
     from harness.data import load_rows
     from harness.evaluate import test_split
     from harness.paths import data_dir
+    tasks = expand(tasks)
     methods = checked(methods, tasks)
     run_dir = layout.run_dir(out, config_hash(cfg))
     stages = unique(plan(methods, tasks, [cfg.label_seed(s) for s in cfg.seeds]))

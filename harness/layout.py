@@ -23,6 +23,7 @@ CONFIG, TIMINGS, DONE = "config.json", "timings.json", "DONE"
 RECORDS, KNOWLEDGE, ITEMS, ROWS = "records.jsonl", "knowledge.jsonl", "items.jsonl", "rows.jsonl"
 MANIFEST, SFT_DATA, SELECTION, CRSS, TRAIN = "manifest.json", "sft_data.jsonl", "selection.jsonl", "crss.json", "train.json"
 LEADERBOARD = "leaderboard.json"
+SIDE_EFFECTS = "side_effects.json"           # the side-effect tasks' rows (harness.side_effects)
 REHEARSAL = "rehearsal.json"
 LM_EVAL_RESULTS = "lm_eval_results.json"  # lm-eval's own results, beside the records              # the rehearsal set: thresholds met, fallback used
 

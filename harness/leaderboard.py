@@ -22,7 +22,6 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
     """Metrics of one (label, task), computed from its records and the reference's, by question id.
     `method` is the label (`craft@seed1`: layout.parse_label); `seed` the training seed of a trained
     method (the run's data seed when the label has none), None for an untuned one."""
-    method, label_seed = layout.parse_label(label)
     records = read_jsonl(layout.records(run_dir, label, task))
     base = {r["id"]: r["class"] for r in read_jsonl(layout.records(run_dir, reference, task))}
     missing = [r["id"] for r in records if r["id"] not in base]
@@ -30,21 +29,29 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
         raise ValueError(f"{reference} has no record for {len(missing)} questions of {task}, e.g. {missing[:3]}")
     metrics = summarize([r["class"] for r in records], [base[r["id"]] for r in records], record_groups(records))
     out = {"model": model, "method": label, "task": task, **metrics,
-           "unparsed": sum(bool(r.get("unparsed")) for r in records),
-           "shortfall_van": None, "shortfall_idk": None, "preset": preset, "run": run_dir.name}
+           "unparsed": sum(bool(r.get("unparsed")) for r in records), "preset": preset, "run": run_dir.name,
+           **training(run_dir, label, kind)}
+    ap = run_dir / layout.confidence(label, task) / layout.AP
+    if ap.exists():                        # R-Tuning's AP (r-tuning-unsure)
+        out["ap"] = read_json(ap)["ap"]
+    return {k: out.get(k) for k in COLUMNS}
+
+
+def training(run_dir: Path, label: str, kind: str) -> dict:
+    """What a label's training left: its constructed set's shortfall, whether it trained at all (an
+    empty constructed set leaves M0 as it is: scored as the untuned model, and flagged) and its
+    training seed (the run's data seed when the label has none); None for an untuned method."""
+    method, label_seed = layout.parse_label(label)
+    out = {"shortfall_van": None, "shortfall_idk": None, "untrained": None, "seed": None}
     manifest = layout.build_manifest(run_dir, kind, method)
     if manifest.exists():
         short = read_json(manifest)["shortfall"]
         out.update(shortfall_van=short["vanilla"], shortfall_idk=short["idk"])
-    ap = run_dir / layout.confidence(label, task) / layout.AP
-    if ap.exists():                        # R-Tuning's AP (r-tuning-unsure)
-        out["ap"] = read_json(ap)["ap"]
     trained = run_dir / layout.train(kind, method, label_seed) / layout.TRAIN
     if trained.exists():
-        # An empty constructed set leaves M0 as it is: scored as the untuned model, and flagged.
         out["untrained"] = read_json(trained).get("mode") == "none"
         out["seed"] = label_seed if label_seed is not None else read_json(run_dir / layout.CONFIG)["config"]["seed"]
-    return {k: out.get(k) for k in COLUMNS}
+    return out
 
 
 def shortfall_text(r: dict) -> str:

@@ -10,8 +10,8 @@ import base64
 import html
 from pathlib import Path
 
-from harness import __version__, layout
-from harness.evaluate import task_info, tasks
+from harness import __version__, layout, side_effects
+from harness.evaluate import is_side, task_info, tasks
 from harness.io import read_json, write_json, write_text
 from harness.io import read_jsonl
 from harness.leaderboard import (COMPARE_HEAD, COMPARE_NOTE, PUBLISH_COLUMNS, SEED_COLUMNS, SEED_HEAD, SEED_NOTE,
@@ -51,8 +51,8 @@ def discover(run_dir: Path) -> list[tuple[str, str]]:
     return [(m, t) for t in names for m in methods if (m, t) in pairs]
 
 
-def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
-    """Leaderboard rows of one run directory, with bootstrap CIs and the harness version."""
+def _run_meta(run_dir: Path) -> tuple[Path, dict, str, str, list[tuple[str, str]]]:
+    """(run directory, config.json, model, preset, discover's (label, task) pairs) of a run directory."""
     run_dir = Path(run_dir).resolve()
     if not (run_dir / layout.CONFIG).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory: no config.json "
@@ -63,11 +63,28 @@ def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict
         model, preset = meta.get("model_name") or meta["config"]["model"], meta["config"]["preset"]["name"]
     except (KeyError, TypeError):
         raise ValueError(f"{run_dir}/config.json has no config.model or config.preset.name") from None
+    return run_dir, meta, model, preset, pairs
+
+
+def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Leaderboard rows of one run directory's CRaFT tasks, with bootstrap CIs and the harness version."""
+    run_dir, meta, model, preset, pairs = _run_meta(run_dir)
+    pairs = [(m, t) for m, t in pairs if not is_side(t)]
     rows = [row(run_dir, model, preset, m, t, task_info(t).kind, REFERENCE) for m, t in pairs]
     rows = ci_rows(run_dir, rows, n_resamples, seed)
     extra = {"run": meta.get("hash", run_dir.name), "harness": meta.get("harness")}
     merged = [{**r, **extra} for r in rows]
     return [{k: r.get(k) for k in PUBLISH_COLUMNS} for r in merged]
+
+
+def run_side_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """Side-effect rows (harness.side_effects) of one run directory's side-effect tasks."""
+    run_dir, _, model, preset, pairs = _run_meta(run_dir)
+    labels: dict[str, list[str]] = {}
+    for m, t in pairs:
+        if is_side(t):
+            labels.setdefault(t, []).append(m)
+    return side_effects.rows(run_dir, model, preset, labels, n_resamples, seed)
 
 
 COMPARE_COLUMNS = ["run", "task", "method", "reference", "seeds"] + [
@@ -97,7 +114,7 @@ def run_comparisons(run_dir: Path, references: list[str], n_resamples: int = 100
     seeds (stats.pooled_differences), and the spread (sd) of the per-seed differences."""
     import statistics
     run_dir = Path(run_dir).resolve()
-    pairs = discover(run_dir)
+    pairs = [(m, t) for m, t in discover(run_dir) if not is_side(t)]
     have, run = set(pairs), read_json(run_dir / layout.CONFIG).get("hash", run_dir.name)
     out = []
     for t in dict.fromkeys(t for _, t in pairs):
@@ -144,7 +161,8 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
     if unknown:
         raise ValueError(f"unknown reference method {unknown[0]!r} for --compare; valid: {', '.join(METHODS)}")
     rows = [r for d in dirs for r in run_rows(d, n_resamples, seed)]
-    task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows}, tasks()))}
+    side = [r for d in dirs for r in run_side_rows(d, n_resamples, seed)]
+    task_rank = {t: i for i, t in enumerate(_order({r["task"] for r in rows + side}, tasks()))}
     rows.sort(key=lambda r: task_rank[r["task"]])                      # stable: run, method order kept
     comps = [c for d in dirs for c in run_comparisons(d, list(references), n_resamples, seed)]
     comps.sort(key=lambda c: task_rank[c["task"]])
@@ -159,9 +177,18 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
         write_json(out_dir / "seeds.json", summary)
         write_text(out_dir / "seeds.csv", pd.DataFrame(summary, columns=SEED_COLUMNS).to_csv(index=False))
     write_text(out_dir / "comparisons.csv", pd.DataFrame(comps, columns=COMPARE_COLUMNS).to_csv(index=False))
-    write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps))
-    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps, summary))
+    side.sort(key=lambda r: task_rank[r["task"]])
+    if side:
+        side_effects.write(side, out_dir)
+        side_effects.plot(side, out_dir / "plots")
+    write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps)
+               + (_side_markdown(side) if side else ""))
+    write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps, summary, side))
     return rows
+
+
+def _side_markdown(side: list[dict]) -> str:
+    return "\n" + side_effects.markdown(side) + "![side effects](plots/side_effects.svg)\n"
 
 
 def footer(dirs: list[Path], n_resamples: int, seed: int) -> list[str]:
@@ -271,8 +298,28 @@ def _seed_table(summary: list[dict]) -> str:
             f"<tbody>\n{body}\n</tbody>\n</table>\n")
 
 
+def _side_section(side: list[dict], plots_dir: Path) -> str:
+    """The side-effects section: a table per task (a row per metric and method), then the plot."""
+    several = side_effects._several_models(side)
+    parts = [f'<section id="side-effects">\n<h2>Side effects</h2>\n<p>{html.escape(side_effects.NOTE)}</p>']
+    for task, trows in side_effects.by_task(side).items():
+        head = "".join(f'<th scope="col" class="text" data-type="text">{html.escape(h)}</th>'
+                       for h in side_effects.HEAD)
+        body = "\n".join("<tr>" + "".join(f'<td class="text">{html.escape(c)}</td>'
+                                          for c in side_effects._cells(r, several)) + "</tr>" for r in trows)
+        titles = "".join(f"<li><code>{html.escape(m)}</code>: {html.escape(t)}</li>"
+                         for m, t in dict((r["metric"], r["title"]) for r in trows).items())
+        parts.append(f"<h3>{html.escape(side_effects.heading(task, trows))}</h3>\n"
+                     f'<table class="side-effects sortable">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
+                     f"</tbody>\n</table>\n<ul>{titles}</ul>")
+    if (plots_dir / "side_effects.png").exists():
+        parts.append(f"<figure>{_img(plots_dir / 'side_effects.png', 'side effects: differences from init-basic')}"
+                     "</figure>")
+    return "\n".join(parts) + "\n</section>"
+
+
 def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] = (),
-         summary: list[dict] = ()) -> str:
+         summary: list[dict] = (), side: list[dict] = ()) -> str:
     """One self-contained page: inline CSS and script, plots as base64 PNG, nothing fetched."""
     cols = publish_columns(rows)
     sections = []
@@ -284,6 +331,8 @@ def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] 
             f'{_compare_table([c for c in comps if c["task"] == task], rows)}<figure>'
             f'{_img(plots_dir / f"{task}_ths_plane.png", f"{task}: THS plane")}'
             f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n</section>')
+    if side:
+        sections.append(_side_section(list(side), plots_dir))
     foot = "".join(f"<p>{html.escape(n).replace('`', '')}</p>" for n in notes)
     return ("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>RAIT leaderboard</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"

@@ -176,9 +176,14 @@ def prepare_run_dir(cfg: RunConfig, out: Path, meta: dict | None = None) -> Path
 def check_leaderboard_owner(out: Path, run_hash: str, overwrite: bool) -> None:
     """OUT/leaderboard.json is one config's table; a bench of another config must not replace it
     silently (the runs of both stay under OUT/runs/ either way)."""
-    path = out / layout.LEADERBOARD
-    if overwrite or not path.exists():
+    if overwrite:
         return
+    for path in (out / layout.LEADERBOARD, out / layout.SIDE_EFFECTS):
+        if path.exists():
+            _check_owner(path, out, run_hash)
+
+
+def _check_owner(path: Path, out: Path, run_hash: str) -> None:
     try:
         runs = {r.get("run") for r in json.loads(path.read_text())}
     except (json.JSONDecodeError, AttributeError, TypeError):

@@ -128,7 +128,7 @@ def pooled_differences(runs_a: Sequence[Sequence[dict]], runs_b: Sequence[Sequen
             out[m] = {"diff": diff, "lo": None, "hi": None, "p_value": None}
             continue
         lo, hi = np.percentile(diffs, [tail, 100 - tail])
-        out[m] = {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": _p_value(diff, np.array(diffs))}
+        out[m] = {"diff": diff, "lo": float(lo), "hi": float(hi), "p_value": p_value(diff, np.array(diffs))}
     return out
 
 
@@ -142,7 +142,9 @@ def _diffs(a: list[str], b: list[str], base: list[str], metrics: Sequence[str], 
     return {m: None if va[m] is None or vb[m] is None else va[m] - vb[m] for m in metrics}
 
 
-def _p_value(diff: float, diffs: np.ndarray) -> float:
+def p_value(diff: float, diffs: np.ndarray) -> float:
+    """Two-sided bootstrap p-value of an observed difference: twice the share of resampled
+    differences that do not keep its sign (1 for a difference of 0)."""
     if diff == 0:
         return 1.0
     flipped = float(np.mean(diffs * np.sign(diff) <= 0))
