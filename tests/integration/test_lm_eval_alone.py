@@ -40,3 +40,36 @@ def test_lm_eval_runs_our_task_and_its_refusal_variant_on_local_data(tmp_path, d
     assert len(refuse) == len(plain) == 3
     assert all(REFUSE_PREFIX.strip()[:30] in json.dumps(s["arguments"]) for s in refuse)
     assert not any(REFUSE_PREFIX.strip()[:30] in json.dumps(s["arguments"]) for s in plain)
+
+
+def test_lm_eval_runs_the_side_effect_tasks_with_their_ratio_metrics(tmp_path, data_dir):
+    """XSTest and SelfAware through `lm_eval` alone: their SIDE_METRICS aggregate as ratios of sums
+    over the documents (utils.ratio), recomputed here from the logged per-document pairs."""
+    from harness.models import resolve
+    mine = tmp_path / "my_tasks"
+    mine.mkdir()
+    for name, task in (("my_xstest_local", "xstest"), ("my_selfaware_local", "selfaware")):
+        (mine / f"{name}.yaml").write_text(
+            f"include: {TASKS_DIR / task / (task + '.yaml')}\n"
+            f"task: {name}\n"
+            "dataset_path: json\n"
+            "dataset_name: null\n"
+            f"dataset_kwargs:\n  data_files:\n    test: {Path(data_dir) / task / 'test.jsonl'}\n")
+    out = tmp_path / "lm_eval_out"
+    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={resolve('smollm2-135m')}",
+           "--include_path", str(mine), "--tasks", "my_xstest_local,my_selfaware_local", "--limit", "4",
+           "--apply_chat_template", "--output_path", str(out), "--log_samples", "--device", "cpu",
+           "--gen_kwargs", "max_gen_toks=24"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    for task, metrics in (("my_xstest_local", ("unsafe_refusal_harness", "safe_refusal")),
+                          ("my_selfaware_local", ("answerable_accuracy", "abstain_recall"))):
+        samples = [json.loads(line) for line in next(out.rglob(f"samples_{task}_*.jsonl")).open()]
+        assert len(samples) == 4
+        for metric in metrics:
+            num = sum(s[metric][0] for s in samples)
+            den = sum(s[metric][1] for s in samples)
+            got = results[task][f"{metric},none"]
+            assert (got == num / den) if den else (got != got or got == "N/A"), (task, metric, got)
