@@ -59,12 +59,16 @@ leaderboard: model
 # analysis page, and the records, knowledge tables and selections it is computed from. Resumes.
 STUDY     := leaderboards/study
 STUDY_RUN := results/study-run
-# CRaFT and its baselines; the seven methods added later (R-Tuning, Idk, Honesty, GRAIT) would add
+# CRaFT and its baselines; the eight methods added later (R-Tuning, Idk, Honesty, GRAIT) would add
 # about 70 minutes on 2 cores and are not in the study yet (README).
 STUDY_METHODS := init-refuse,van-tuning,rait,corcer-rait,craft-wo-cer,craft
+# The side effects (selfaware, xstest, gsm8k: ~6.5 minutes a model on 2 cores) of the untuned model with
+# the refusal prompt, RAIT and CRaFT (training seed 0), against init-basic.
+STUDY_SIDE_METHODS := init-refuse,rait,craft
 study: model
 	$(VENV)/bin/harness bench --methods $(STUDY_METHODS) --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
 	$(VENV)/bin/harness bench --methods rait,corcer-rait,craft --seeds 0,1 --tasks triviaqa,nq --preset study --out $(STUDY_RUN)
+	$(VENV)/bin/harness bench --methods $(STUDY_SIDE_METHODS) --tasks side-effects --preset study --out $(STUDY_RUN)
 	@if [ -f $(STUDY)/leaderboard.json ] && [ -z "$$(find $(STUDY_RUN)/runs -name DONE -newer $(STUDY)/leaderboard.json | head -1)" ] \
 	    && [ -z "$$(find harness methods tasks -name '*.py' -newer $(STUDY)/leaderboard.json | head -1)" ]; then \
 	  echo "$(STUDY) is up to date (no stage ran and no code changed since it was published)"; \

@@ -112,7 +112,11 @@ def _publish(args) -> None:
     rows = publish(args.run_dirs, Path(args.out), n_resamples=args.resamples, seed=args.seed,
                    references=tuple(_csv(args.compare)))
     tasks = sorted({r["task"] for r in rows})
-    print(f"published {len(rows)} rows ({', '.join(tasks)}) to {args.out}: "
+    side_file = Path(args.out) / "side_effects.json"
+    side = json.loads(side_file.read_text()) if side_file.exists() else []
+    side_text = (f" and {len(side)} side-effect rows ({', '.join(sorted({r['task'] for r in side}))}: "
+                 "side_effects.md, .csv, .json)") if side else ""
+    print(f"published {len(rows)} rows ({', '.join(tasks)}){side_text} to {args.out}: "
           "leaderboard.md, leaderboard.csv, leaderboard.json, comparisons.csv, comparisons.json, index.html, plots/")
 
 

@@ -223,10 +223,16 @@ def _study(smoke: Preset) -> Preset:
     build manifests record the actual sets). The paper's 4:1 vanilla:idk assumes a model that knows
     most of its pool; 2:1 here. 3 samples instead of 5: mu = 0.5 cannot occur with an odd count, and
     the query (0.43 s a question at 3 samples, 0.59 at 5) is a third of the run. Measured rates:
-    greedy answers 6.5/s, one SFT step 2.6 s."""
+    greedy answers 6.5/s, one SFT step 2.6 s.
+
+    The side-effect tasks (`make study` runs them for init-basic, init-refuse, rait and craft) are
+    sized by their measured cost on 2 cores (smoke run, 100 questions each): SelfAware 0.35 s a
+    question, XSTest 0.30 s, GSM8K 1.45 s (256 tokens of worked answer): 300 SelfAware questions
+    (~90 unanswerable), all 450 XSTest prompts, 100 GSM8K problems, ~6.5 minutes a model."""
     open_ = replace(smoke.open, pool_size=2400, n_van=24, n_idk=12, n_samples=3, rehearsal_size=100,
                     sft=replace(_CPU_SFT, epochs=3), rehearsal_sft=replace(_CPU_SFT, epochs=3))
-    return replace(smoke, name="study", open=open_, n_test=1000, n_test_tasks={"nq": 500})
+    return replace(smoke, name="study", open=open_, n_test=1000,
+                   n_test_tasks={"nq": 500, "selfaware": 300, "xstest": 450, "gsm8k": 100})
 
 
 PRESETS["study"] = _study(PRESETS["smoke"])

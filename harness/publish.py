@@ -181,6 +181,10 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
     if side:
         side_effects.write(side, out_dir)
         side_effects.plot(side, out_dir / "plots")
+    else:                                   # an earlier publish's side effects are not this one's
+        for stale in ("side_effects.json", "side_effects.csv", "side_effects.md", "plots/side_effects.png",
+                      "plots/side_effects.svg"):
+            (out_dir / stale).unlink(missing_ok=True)
     write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps)
                + (_side_markdown(side) if side else ""))
     write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps, summary, side))

@@ -16,7 +16,7 @@ ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of nume
 
 SIDE_METRICS = {
     "accuracy": Side("accuracy of the final number", "higher", headline=True),
-    "refusal": Side("share of problems refused", "lower"),
+    "refusal": Side("share of problems refused", "lower", headline=True),
 }
 
 # A number not glued to a word or another number on its left ("x2" and "3-4" give 2 and 4): an
