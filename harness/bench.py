@@ -203,10 +203,10 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
                           f"{corrupt} ({cache / 'generations.sqlite'})")
     rows = [row(run_dir, cfg.label, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
             for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
-    side = side_effects.rows(run_dir, cfg.label, cfg.preset.name,
-                             {t: [lab for m in methods for lab in labels(cfg, m, t)] for t in tasks if is_side(t)})
     if not table:
         return rows
+    side = side_effects.rows(run_dir, cfg.label, cfg.preset.name,
+                             {t: [lab for m in methods for lab in labels(cfg, m, t)] for t in tasks if is_side(t)})
     with out_lock(out):
         # again under the lock: another config's bench may have written the table since we started
         try:

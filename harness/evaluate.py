@@ -20,12 +20,8 @@ def task_info(name: str) -> TaskInfo:
     return known[name]
 
 
-def side_tasks() -> list[str]:
-    """The side-effect tasks (metadata.group: side-effects), scored by harness.side_effects."""
-    return [t for t, info in tasks().items() if info.group == "side-effects"]
-
-
 def is_side(name: str) -> bool:
+    """A side-effect task (metadata.group: side-effects), scored by harness.side_effects."""
     return task_info(name).group == "side-effects"
 
 
@@ -33,7 +29,7 @@ def answer_limit(name: str, preset) -> int:
     """New tokens a test answer may have: the preset's short-answer limits for the CRaFT tasks; a
     side-effect task's own YAML (max_gen_toks: a worked GSM8K answer needs 256)."""
     info = task_info(name)
-    if info.group == "side-effects":
+    if is_side(name):
         return info.max_gen_toks or preset.eval_max_new_tokens_open
     return preset.eval_max_new_tokens_open if info.kind == "open" else preset.eval_max_new_tokens_choice
 

@@ -182,8 +182,7 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
         side_effects.write(side, out_dir)
         side_effects.plot(side, out_dir / "plots")
     else:                                   # an earlier publish's side effects are not this one's
-        for stale in ("side_effects.json", "side_effects.csv", "side_effects.md", "plots/side_effects.png",
-                      "plots/side_effects.svg"):
+        for stale in side_effects.OUTPUTS:
             (out_dir / stale).unlink(missing_ok=True)
     write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps)
                + (_side_markdown(side) if side else ""))
@@ -304,13 +303,12 @@ def _seed_table(summary: list[dict]) -> str:
 
 def _side_section(side: list[dict], plots_dir: Path) -> str:
     """The side-effects section: a table per task (a row per metric and method), then the plot."""
-    several = side_effects._several_models(side)
     parts = [f'<section id="side-effects">\n<h2>Side effects</h2>\n<p>{html.escape(side_effects.NOTE)}</p>']
-    for task, trows in side_effects.by_task(side).items():
+    for task, trows in by_task(side).items():
         head = "".join(f'<th scope="col" class="text" data-type="text">{html.escape(h)}</th>'
                        for h in side_effects.HEAD)
         body = "\n".join("<tr>" + "".join(f'<td class="text">{html.escape(c)}</td>'
-                                          for c in side_effects._cells(r, several)) + "</tr>" for r in trows)
+                                          for c in side_effects.cells(r, side)) + "</tr>" for r in trows)
         titles = "".join(f"<li><code>{html.escape(m)}</code>: {html.escape(t)}</li>"
                          for m, t in dict((r["metric"], r["title"]) for r in trows).items())
         parts.append(f"<h3>{html.escape(side_effects.heading(task, trows))}</h3>\n"

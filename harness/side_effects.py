@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import layout
+from harness import layout, plots
 from harness.io import read_jsonl, write_json, write_text
-from harness.leaderboard import flags_text, shortfall_text, training
+from harness.leaderboard import _pct, _signed, by_task, flags_text, shortfall_text, training
 from harness.metrics import REFERENCE, Side
 from harness.stats import p_value
 
+OUTPUTS = (layout.SIDE_EFFECTS, "side_effects.csv", "side_effects.md", "plots/side_effects.png",
+           "plots/side_effects.svg")     # what write() and plot() put under a directory
 COLUMNS = ["model", "method", "seed", "task", "metric", "title", "better", "n", "subsets", "value", "lo", "hi",
            "reference", "diff", "diff_lo", "diff_hi", "p", "shortfall_van", "shortfall_idk", "untrained",
            "preset", "run"]
@@ -88,6 +90,7 @@ def task_rows(run_dir: Path, model: str, preset: str, task: str, labels: list[st
     subsets = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     metrics = side_metrics(task)
     ref = {m: _pairs(reference, m, task) for m in metrics}
+    ref_value = {m: float(ratios(p, everything)) for m, p in ref.items()}
     ref_boot = {m: ratios(p, idx) for m, p in ref.items()}
     out = []
     for label in labels:
@@ -102,7 +105,7 @@ def task_rows(run_dir: Path, model: str, preset: str, task: str, labels: list[st
                    "better": side.better, "n": len(ids), "subsets": subsets, "value": _finite(value),
                    "lo": lo, "hi": hi, "reference": REFERENCE, "preset": preset, "run": run_dir.name, **info}
             if label != REFERENCE:
-                diff = value - float(ratios(ref[metric], everything))
+                diff = value - ref_value[metric]
                 diffs = boot - ref_boot[metric]
                 d_lo, d_hi = _interval(diffs, level)
                 finite = diffs[np.isfinite(diffs)]
@@ -121,14 +124,6 @@ def rows(run_dir: Path, model: str, preset: str, labels: dict[str, list[str]], n
 
 
 # ---------------------------------------------------------------- text
-
-def _pct(v) -> str:
-    return "n/a" if v is None else f"{100 * v:.1f}"
-
-
-def _signed(v) -> str:
-    return "n/a" if v is None else f"{100 * v:+.1f}"
-
 
 def value_text(r: dict) -> str:
     """`34.0 [28.1, 40.2]` in %."""
@@ -151,37 +146,22 @@ def heading(task: str, task_rows_: list[dict]) -> str:
     return f"{task}: {r['n']} questions" + (f" ({r['subsets']})" if r["subsets"] else "")
 
 
-def by_task(rows_: list[dict]) -> dict[str, list[dict]]:
-    groups: dict[str, list[dict]] = {}
-    for r in rows_:
-        groups.setdefault(r["task"], []).append(r)
-    return groups
-
-
-def _several_models(rows_: list[dict]) -> bool:
-    return len({(r["model"], r["run"]) for r in rows_}) > 1
-
-
-def _name(r: dict, several: bool) -> str:
-    return f"{r['model']}:{r['method']}" if several else r["method"]
-
-
 HEAD = ["metric", "method", "seed", "value [95% CI]", "Δ vs init-basic [95% CI]", "shortfall", "flags"]
 
 
-def _cells(r: dict, several: bool) -> list[str]:
-    return [f"{r['metric']} ({r['better']} is better)", _name(r, several), "" if r["seed"] is None else str(r["seed"]),
-            value_text(r), diff_text(r), shortfall_text(r), flags_text(r, short=True)]
+def cells(r: dict, rows_: list[dict]) -> list[str]:
+    """A row's cells under HEAD; the method prefixed by its model when rows_ hold several."""
+    return [f"{r['metric']} ({r['better']} is better)", plots.label(r, rows_),
+            "" if r["seed"] is None else str(r["seed"]), value_text(r), diff_text(r), shortfall_text(r), flags_text(r, short=True)]
 
 
 def markdown(rows_: list[dict]) -> str:
     """One table per task: a row per (metric, method)."""
     lines = ["## Side effects", "", NOTE, ""]
-    several = _several_models(rows_)
     for task, trows in by_task(rows_).items():
         lines += [f"### {heading(task, trows)}", "", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
         for metric in dict.fromkeys(r["metric"] for r in trows):
-            lines += ["| " + " | ".join(_cells(r, several)) + " |" for r in trows if r["metric"] == metric]
+            lines += ["| " + " | ".join(cells(r, rows_)) + " |" for r in trows if r["metric"] == metric]
         titles = dict((r["metric"], r["title"]) for r in trows)
         lines += [""] + [f"- `{m}`: {t}" for m, t in titles.items()] + [""]
     return "\n".join(lines) + "\n"
@@ -189,9 +169,10 @@ def markdown(rows_: list[dict]) -> str:
 
 def write(rows_: list[dict], out: Path) -> None:
     import pandas as pd
-    write_json(out / layout.SIDE_EFFECTS, rows_)
-    write_text(out / "side_effects.csv", pd.DataFrame(rows_, columns=COLUMNS).to_csv(index=False))
-    write_text(out / "side_effects.md", markdown(rows_))
+    json_file, csv_file, md_file = OUTPUTS[:3]
+    write_json(out / json_file, rows_)
+    write_text(out / csv_file, pd.DataFrame(rows_, columns=COLUMNS).to_csv(index=False))
+    write_text(out / md_file, markdown(rows_))
 
 
 def print_table(rows_: list[dict]) -> None:
@@ -200,7 +181,6 @@ def print_table(rows_: list[dict]) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)
-    several = _several_models(rows_)
     for task, trows in by_task(rows_).items():
         table = Table(title=f"side effects (%), {heading(task, trows)}")
         for col in HEAD:
@@ -209,8 +189,8 @@ def print_table(rows_: list[dict]) -> None:
         for i, metric in enumerate(metrics):
             mrows = [r for r in trows if r["metric"] == metric]
             for j, r in enumerate(mrows):
-                cells = _cells(r, several)
-                table.add_row(cells[0] if j == 0 else "", *cells[1:], style="red" if r.get("untrained") else None,
+                texts = cells(r, rows_)
+                table.add_row(texts[0] if j == 0 else "", *texts[1:], style="red" if r.get("untrained") else None,
                               end_section=j == len(mrows) - 1 and i < len(metrics) - 1)
         console.print(table)
 
@@ -222,17 +202,14 @@ def plot(rows_: list[dict], out_dir: Path) -> list[Path]:
     method's paired difference from init-basic with its 95% interval; the reference's own value is
     in the panel's title. Untrained or short methods are drawn hollow and named so."""
     from matplotlib.figure import Figure
-
-    from harness.plots import save
     panels = [(task, metric) for task, trows in by_task(rows_).items()
               for metric in dict.fromkeys(r["metric"] for r in trows)
               if side_metrics(task)[metric].headline]
     if not panels:
         return []
-    several = _several_models(rows_)
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
-    methods = list(dict.fromkeys(_name(r, several) for r in rows_ if r["method"] != REFERENCE))
+    methods = list(dict.fromkeys(plots.label(r, rows_) for r in rows_ if r["method"] != REFERENCE))
     fig = Figure(figsize=(4.6 * cols, 0.9 + (0.38 * max(1, len(methods)) + 1.1) * nrows))
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax in axes.flat[len(panels):]:
@@ -245,18 +222,15 @@ def plot(rows_: list[dict], out_dir: Path) -> list[Path]:
         for y, r in enumerate(shown):
             if r["diff"] is None:
                 continue
-            flagged = bool(r.get("untrained") or r.get("shortfall_van") or r.get("shortfall_idk"))
-            err = None if r["diff_lo"] is None else [[max(0.0, 100 * (r["diff"] - r["diff_lo"]))],
-                                                      [max(0.0, 100 * (r["diff_hi"] - r["diff"]))]]
-            ax.errorbar([100 * r["diff"]], [y], xerr=err, fmt="o", color="#1565c0", capsize=3,
-                        markerfacecolor="white" if flagged else "#1565c0")
+            ax.errorbar([100 * r["diff"]], [y], xerr=plots._err(r, "diff"), fmt="o", color="#1565c0", capsize=3,
+                        markerfacecolor="white" if flags_text(r, short=True) else "#1565c0")
         ends = [100 * v for r in shown for v in (r["diff"], r["diff_lo"], r["diff_hi"]) if v is not None]
         if not ends or max(ends) - min(ends) < 2:          # nothing moved: a readable scale around zero
             mid = sum(ends) / len(ends) if ends else 0.0
             ax.set_xlim(min(-2.0, mid - 2), max(2.0, mid + 2))
         ax.set_yticks(range(len(shown)))
-        ax.set_yticklabels([_name(r, several) + (f" ({flags_text(r, short=True)})" if flags_text(r, short=True)
-                                                  else "") for r in shown])
+        ax.set_yticklabels([plots.label(r, rows_) + (f" ({flags_text(r, short=True)})" if flags_text(r, short=True)
+                                                else "") for r in shown])
         ax.set_ylim(-0.7, len(shown) - 0.3)
         ax.invert_yaxis()
         ref = ", ".join(f"{_pct(r['value'])}%" for r in refs)
@@ -267,4 +241,4 @@ def plot(rows_: list[dict], out_dir: Path) -> list[Path]:
     fig.tight_layout()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return save(fig, out_dir / "side_effects")
+    return plots.save(fig, out_dir / "side_effects")

@@ -13,25 +13,34 @@ from harness.tasks import TASKS_DIR
 pytestmark = pytest.mark.integration
 
 
-def test_lm_eval_runs_our_task_and_its_refusal_variant_on_local_data(tmp_path, data_dir):
+def lm_eval_local(tmp_path, tasks: list[tuple[str, Path, str, Path]], limit: int, *extra: str):
+    """Write a YAML per (task name, our YAML it includes, split, local JSONL) and run them with the
+    `lm_eval` command on the default model; return lm-eval's output directory and its results."""
     from harness.models import resolve
     mine = tmp_path / "my_tasks"
     mine.mkdir()
-    for name, base in (("my_triviaqa_local", "triviaqa.yaml"), ("my_triviaqa_local_refuse", "triviaqa_refuse.yaml")):
+    for name, base, split, data_file in tasks:
         (mine / f"{name}.yaml").write_text(
-            f"include: {TASKS_DIR / 'triviaqa' / base}\n"
+            f"include: {base}\n"
             f"task: {name}\n"
             "dataset_path: json\n"
             "dataset_name: null\n"
-            f"dataset_kwargs:\n  data_files:\n    validation: {Path(data_dir) / 'triviaqa' / 'validation.jsonl'}\n")
+            f"dataset_kwargs:\n  data_files:\n    {split}: {data_file}\n")
     out = tmp_path / "lm_eval_out"
     cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={resolve('smollm2-135m')}",
-           "--include_path", str(mine), "--tasks", "my_triviaqa_local,my_triviaqa_local_refuse", "--limit", "3",
-           "--apply_chat_template", "--output_path", str(out), "--log_samples", "--device", "cpu"]
+           "--include_path", str(mine), "--tasks", ",".join(t[0] for t in tasks), "--limit", str(limit),
+           "--apply_chat_template", "--output_path", str(out), "--log_samples", "--device", "cpu", *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    return out, json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+
+
+def test_lm_eval_runs_our_task_and_its_refusal_variant_on_local_data(tmp_path, data_dir):
+    data_file = Path(data_dir) / "triviaqa" / "validation.jsonl"
+    out, results = lm_eval_local(tmp_path, [
+        ("my_triviaqa_local", TASKS_DIR / "triviaqa" / "triviaqa.yaml", "validation", data_file),
+        ("my_triviaqa_local_refuse", TASKS_DIR / "triviaqa" / "triviaqa_refuse.yaml", "validation", data_file)], 3)
     for task in ("my_triviaqa_local", "my_triviaqa_local_refuse"):
         r = results[task]
         assert r["correct,none"] + r["wrong,none"] + r["refused,none"] == pytest.approx(1.0)
@@ -45,25 +54,9 @@ def test_lm_eval_runs_our_task_and_its_refusal_variant_on_local_data(tmp_path, d
 def test_lm_eval_runs_the_side_effect_tasks_with_their_ratio_metrics(tmp_path, data_dir):
     """XSTest and SelfAware through `lm_eval` alone: their SIDE_METRICS aggregate as ratios of sums
     over the documents (utils.ratio), recomputed here from the logged per-document pairs."""
-    from harness.models import resolve
-    mine = tmp_path / "my_tasks"
-    mine.mkdir()
-    for name, task in (("my_xstest_local", "xstest"), ("my_selfaware_local", "selfaware")):
-        (mine / f"{name}.yaml").write_text(
-            f"include: {TASKS_DIR / task / (task + '.yaml')}\n"
-            f"task: {name}\n"
-            "dataset_path: json\n"
-            "dataset_name: null\n"
-            f"dataset_kwargs:\n  data_files:\n    test: {Path(data_dir) / task / 'test.jsonl'}\n")
-    out = tmp_path / "lm_eval_out"
-    cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={resolve('smollm2-135m')}",
-           "--include_path", str(mine), "--tasks", "my_xstest_local,my_selfaware_local", "--limit", "4",
-           "--apply_chat_template", "--output_path", str(out), "--log_samples", "--device", "cpu",
-           "--gen_kwargs", "max_gen_toks=24"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
+    out, results = lm_eval_local(tmp_path, [
+        (f"my_{task}_local", TASKS_DIR / task / f"{task}.yaml", "test", Path(data_dir) / task / "test.jsonl")
+        for task in ("xstest", "selfaware")], 4, "--gen_kwargs", "max_gen_toks=24")
     for task, metrics in (("my_xstest_local", ("unsafe_refusal_harness", "safe_refusal")),
                           ("my_selfaware_local", ("answerable_accuracy", "abstain_recall"))):
         samples = [json.loads(line) for line in next(out.rglob(f"samples_{task}_*.jsonl")).open()]
