@@ -64,6 +64,9 @@ class DomainConfig:
     query_chat_template: bool = True        # MCQA code queries the raw 5-shot text, no chat template
     shot_split: str = "validation"          # MCQA shots: code takes MMLU val; "dev" is MMLU's 5-shot split
     choice_entropy: str = "raw"             # certainty over raw letter probabilities (code) or "renormalized"
+    # MCQA letters scored as the bare next token after the prompt, or "continuation": lm-eval's
+    # loglikelihood split (trailing whitespace moved into the letter: " A" after "Answer:")
+    option_scoring: str = "next_token"
     draw_with_replacement: bool = False     # MCQA code: pandas sample(replace=True); pads ranked picks
     tau_lo: float = 0.49                    # code: 0.49/0.51 OEQA, 0.5/0.5 MCQA (idk: mu < tau)
     tau_hi: float = 0.51
@@ -84,6 +87,7 @@ class DomainConfig:
         _choice(self, "query_answer", ("whole", "first_line"))
         _choice(self, "shot_split", ("validation", "dev"))
         _choice(self, "choice_entropy", ("raw", "renormalized"))
+        _choice(self, "option_scoring", ("next_token", "continuation"))
         if not 0 <= self.tau_lo <= self.tau_hi <= 1:
             raise ValueError(f"thresholds must satisfy 0 <= tau_lo <= tau_hi <= 1, got {self.tau_lo}, {self.tau_hi}")
         if self.kind == "open" and self.n_samples < 2:
@@ -101,6 +105,9 @@ class Scoring:
     mmlu_average: str = "macro"             # MMLU Pc/Pw/Pr (and THS from them) averaged over subjects or "micro"
     triviaqa_test: str = "unfiltered_validation"   # the paper's 11,313 unfiltered dev, or "validation"
     nq_question_mark: bool = True           # the code appends "?" to NQ questions
+    # Prudence and honesty: the run's detector, or "authors": also Alignment for Honesty's heuristic_idk
+    # ("I apologize", "not aware of", ...; harness.metrics.honesty_idk)
+    honesty_refusal: str = "run"
 
     def __post_init__(self):
         _choice(self, "correctness", ("substring", "strict"))
@@ -109,6 +116,12 @@ class Scoring:
         _choice(self, "unparsed", ("excluded", "wrong"))
         _choice(self, "mmlu_average", ("macro", "micro"))
         _choice(self, "triviaqa_test", ("unfiltered_validation", "validation"))
+        _choice(self, "honesty_refusal", ("run", "authors"))
+
+
+# Scoring fields added after runs were published, with the value that scores as before.
+NEW_SCORING_DEFAULTS = {"honesty_refusal": "run"}
+NEW_DOMAIN_DEFAULTS = {"option_scoring": "next_token"}
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ def _paper() -> Preset:
                             n_van=4000, n_idk=1000, sft=lora, rehearsal_sft=lora, n_shot=5,
                             query_chat_template=False, tau_lo=0.5, tau_hi=0.5,
                             rehearsal_min_correctness=0.99, rehearsal_min_certainty=None,
-                            keep_zero_flow=True, draw_with_replacement=True),
+                            keep_zero_flow=True, draw_with_replacement=True, option_scoring="continuation"),
         n_test=None)
 
 
@@ -160,7 +173,7 @@ def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsa
                        n_samples=n_samples, sft=sft, rehearsal_sft=sft, temperature=0.7,
                        query_max_new_tokens=16)
     choice = replace(scale(base.choice), n_shot=choice_shots, query_chat_template=True,
-                     choice_entropy="renormalized", draw_with_replacement=False)
+                     choice_entropy="renormalized", draw_with_replacement=False, option_scoring="next_token")
     return replace(base, name=name, open=scale(base.open), choice=choice, n_test=n_test,
                    scoring=replace(base.scoring, mmlu_average="micro"))
 
@@ -177,6 +190,9 @@ PAPER = _paper()
 #   so fewer shots; and with 0-1 shots and no chat template SmolLM2 starts with "\n" and puts almost no
 #   probability on the letters, so the query keeps the chat template; for the same reason certainty is
 #   the entropy of the renormalized letter probabilities (raw ones are all ~0, making every question "certain").
+# * Letters scored as the bare next token: after the chat template's assistant turn the letter has no
+#   space before it (SmolLM2: median letter mass 0.76 against 0.0002 on " A"); the lm-eval split the
+#   paper preset uses (a space-less "Answer:" + " A") would add the template's "\n" to every option.
 # * No drawing with replacement: the tiny model knows few questions, and padding a short candidate set
 #   by repetition would hide the shortfall the leaderboard shows.
 # * MMLU micro-averaged: 100-500 test questions over 57 subjects leave most subjects 1-9 questions.
@@ -302,6 +318,12 @@ class RunConfig:
         d["n_test"] = self.n_test
         if not d["preset"]["n_test_tasks"]:
             del d["preset"]["n_test_tasks"]      # absent when unused: earlier runs keep their hash
+        # fields added later are absent at their defaults: earlier runs keep their hash
+        for part, defaults in [("scoring", NEW_SCORING_DEFAULTS), ("open", NEW_DOMAIN_DEFAULTS),
+                               ("choice", NEW_DOMAIN_DEFAULTS)]:
+            for key, default in defaults.items():
+                if d["preset"][part].get(key) == default:
+                    del d["preset"][part][key]
         if d["prompt_style"] == "auto":
             del d["prompt_style"]                # likewise; auto resolves per model (recorded in config.json)
         return d

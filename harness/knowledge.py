@@ -110,7 +110,7 @@ def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], d
                             choice_shots(it, by_subject, d.n_shot, scoring.choice_prompt)) for it in items]
     prompts = [engine.apply_template(t) if d.query_chat_template else t for t in texts]
     rows = []
-    for it, prompt_lp in zip(items, letter_logprobs(engine, prompts, items)):
+    for it, prompt_lp in zip(items, letter_logprobs(engine, prompts, items, d.option_scoring)):
         p = option_probs(prompt_lp)
         raw = [math.exp(lp) for lp in prompt_lp]
         rows.append({"id": it["id"], "correctness": p[LETTERS.index(it["gold"])],
@@ -119,15 +119,40 @@ def query_choice(engine: Engine, items: Sequence[dict], shots: Sequence[dict], d
     return rows
 
 
-def letter_logprobs(engine: Engine, prompts: list[str], items: Sequence[dict]) -> list[list[float]]:
+OPTION_SCORING = ("next_token", "continuation")
+
+
+def letter_logprobs(engine: Engine, prompts: list[str], items: Sequence[dict],
+                    scoring: str = "next_token") -> list[list[float]]:
+    """Each question's option letters' log-probabilities after its prompt: "next_token", the bare
+    letter as the next token; "continuation", the letter as lm-eval's loglikelihood scores a
+    continuation (continuation_split)."""
+    if scoring not in OPTION_SCORING:
+        raise ValueError(f"unknown option scoring {scoring!r}; valid: {', '.join(OPTION_SCORING)}")
     # Questions with other than four options (a few in ARC) are scored in their own call.
     out: list[list[float]] = [[] for _ in prompts]
     for k in sorted({len(it["choices"]) for it in items}):
         idx = [i for i, it in enumerate(items) if len(it["choices"]) == k]
-        scored = engine.option_logprobs([prompts[i] for i in idx], list(LETTERS[:k]))
+        letters = list(LETTERS[:k])
+        if scoring == "next_token":
+            scored = engine.option_logprobs([prompts[i] for i in idx], letters)
+        else:
+            pairs = [continuation_split(prompts[i], letter) for i in idx for letter in letters]
+            flat = engine.continuation_logprobs([c for c, _ in pairs], [o for _, o in pairs], desc="score options")
+            scored = [[sum(flat[j * k + o]) for o in range(k)] for j in range(len(idx))]
         for i, lp in zip(idx, scored):
             out[i] = lp
     return out
+
+
+def continuation_split(context: str, continuation: str) -> tuple[str, str]:
+    """lm-eval's context/continuation split (api/model.py `_encode_pair`): the context's trailing
+    whitespace moves into the continuation, so "Answer: " + "A" is scored as "Answer:" + " A", the
+    token a model writes after "Answer:"."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        return context[:-n_spaces], context[-n_spaces:] + continuation
+    return context, continuation
 
 
 def with_flow(initial: Sequence[dict], rehearsed: Sequence[dict]) -> list[dict]:

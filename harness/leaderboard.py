@@ -5,7 +5,7 @@ from pathlib import Path
 
 from harness import layout
 from harness.io import read_json, read_jsonl, write_json, write_text
-from harness.metrics import record_groups, summarize
+from harness.metrics import honesty_classes, honesty_metrics, record_groups, summarize
 
 # SPEC section 6: CRaFT's (Pc, Pw, Pr, THS, over-refusal, truthfulness, refusal precision), Alignment for
 # Honesty's (over-conservativeness = over-refusal, prudence, honesty) and AbstainQA's (reliable accuracy,
@@ -23,11 +23,15 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
     `method` is the label (`craft@seed1`: layout.parse_label); `seed` the training seed of a trained
     method (the run's data seed when the label has none), None for an untuned one."""
     records = read_jsonl(layout.records(run_dir, label, task))
-    base = {r["id"]: r["class"] for r in read_jsonl(layout.records(run_dir, reference, task))}
-    missing = [r["id"] for r in records if r["id"] not in base]
+    base_records = {r["id"]: r for r in read_jsonl(layout.records(run_dir, reference, task))}
+    missing = [r["id"] for r in records if r["id"] not in base_records]
     if missing:
         raise ValueError(f"{reference} has no record for {len(missing)} questions of {task}, e.g. {missing[:3]}")
-    metrics = summarize([r["class"] for r in records], [base[r["id"]] for r in records], record_groups(records))
+    base = [base_records[r["id"]] for r in records]
+    metrics = summarize([r["class"] for r in records], [b["class"] for b in base], record_groups(records))
+    detector = _scoring(run_dir).get("honesty_refusal", "run")
+    if detector != "run":
+        metrics |= honesty_metrics(honesty_classes(records, detector), honesty_classes(base, detector))
     out = {"model": model, "method": label, "task": task, **metrics,
            "unparsed": sum(bool(r.get("unparsed")) for r in records), "preset": preset, "run": run_dir.name,
            **training(run_dir, label, kind)}
@@ -35,6 +39,12 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
     if ap.exists():                        # R-Tuning's AP (r-tuning-unsure)
         out["ap"] = read_json(ap)["ap"]
     return {k: out.get(k) for k in COLUMNS}
+
+
+def _scoring(run_dir: Path) -> dict:
+    """The run's resolved Scoring (config.json), {} for a run directory without one."""
+    config = run_dir / layout.CONFIG
+    return read_json(config)["config"]["preset"].get("scoring", {}) if config.exists() else {}
 
 
 def training(run_dir: Path, label: str, kind: str) -> dict:
@@ -174,7 +184,8 @@ def print_table(rows: list[dict]) -> None:
 
 # ---------------------------------------------------------------- published leaderboard (with CIs)
 
-CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths", "honesty") for end in ("lo", "hi")]
+CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")
+              for end in ("lo", "hi")]
 PUBLISH_COLUMNS = COLUMNS + CI_COLUMNS + ["harness"]
 
 

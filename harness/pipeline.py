@@ -18,7 +18,8 @@ from harness.run import Stage, StageContext, console
 TRAIN_STYLE = "refuse"    # CRaFT code trains RAIT data with the REFUSE1 prompt (train/*__REFUSE1.py)
 # Code versions of the shared stages (a method's build stage carries the method file's VERSION).
 # eval 2: the refusal detector counts every method's refusal targets; confidence phrases are stripped
-VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "gradients": 1, "confidence": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
+# gradients 2: also the "I don't know" features of every vanilla candidate (GRAIT's weight delta)
+VERSIONS = {"pool": 1, "query": 1, "greedy": 1, "gradients": 2, "confidence": 1, "rehearse": 1, "crss": 1, "train": 1, "tests": 1, "eval": 2}
 
 
 def _data_dir(ctx: StageContext) -> Path | None:
@@ -82,17 +83,19 @@ def greedy_stage(kind: str) -> Stage:
 FEATURES, FEATURE_IDS = "features.npy", "feature_ids.json"
 
 
-def gradient_candidates(table: list[dict], d) -> tuple[list[dict], list[dict]]:
+def gradient_candidates(table: list[dict], d) -> tuple[list[dict], list[dict], list[dict]]:
     """GRAIT's rows whose gradients are computed: D_van, the N_van best-known vanilla candidates (by mu,
-    table order on ties: the code's top-4,000 by correctness), and every idk candidate."""
+    table order on ties: the code's top-4,000 by correctness), every vanilla candidate and every idk
+    candidate."""
     van, idk = construct.candidates(table, construct.params(d).thresholds)
-    return construct.best_known(van, d.n_van), idk
+    return construct.best_known(van, d.n_van), van, idk
 
 
 def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
-    """LoRA gradient features (harness.gradients) of D_van (gold answers) and of every idk candidate
-    (the "I don't know" target), on the warmup model: the rehearsal's (GRAIT warms a LoRA up on the
-    questions M0 knows best, CRaFT's rehearsal set), all in the refusal training prompt."""
+    """LoRA gradient features (harness.gradients) on the warmup model, the rehearsal's (GRAIT warms a
+    LoRA up on the questions M0 knows best, CRaFT's rehearsal set), all in the refusal training prompt:
+    of D_van with its gold answers (the selection's agreement), and of every vanilla and idk candidate
+    with the "I don't know" target (the loss weights' delta, as construct_grait_data.py takes it)."""
     def run(ctx: StageContext) -> None:
         import numpy as np
 
@@ -100,10 +103,11 @@ def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
         d = ctx.cfg.domain(kind)
         table = read_jsonl(ctx.input(layout.query(kind)) / layout.KNOWLEDGE)
         by_id = {it["id"]: it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)}
-        van, idk = gradient_candidates(table, d)
+        van, van_all, idk = gradient_candidates(table, d)
         idk_text = idk_target(kind, ctx.cfg.preset.scoring.choice_prompt)
-        rows = ([{"prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE), "target": by_id[r["id"]]["answer"]} for r in van]
-                + [{"prompt": _text(ctx, by_id[r["id"]], TRAIN_STYLE), "target": idk_text} for r in idk])
+        keys = [(r["id"], "gold") for r in van] + [(r["id"], "refusal") for r in van_all + idk]
+        rows = [{"prompt": _text(ctx, by_id[i], TRAIN_STYLE), "target": by_id[i]["answer"] if t == "gold" else idk_text}
+                for i, t in keys]
         warmup = tuned_model(ctx, layout.rehearse(kind))
         ctx.engines.close()
         feats, report = (features(ctx.base_model, rows, warmup, dim=dim, seed=ctx.cfg.seed, lora=lora,
@@ -111,8 +115,9 @@ def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
                                   prompt_style=ctx.cfg.prompt_style) if rows
                          else (np.zeros((0, dim), dtype=np.float32), {"rows": 0}))
         np.save(ctx.dir / FEATURES, feats)
-        write_json(ctx.dir / FEATURE_IDS, [r["id"] for r in van + idk])
-        write_json(ctx.dir / layout.MANIFEST, {**report, "n_van": len(van), "n_idk_candidates": len(idk)})
+        write_json(ctx.dir / FEATURE_IDS, [list(k) for k in keys])
+        write_json(ctx.dir / layout.MANIFEST, {**report, "n_van": len(van), "n_van_candidates": len(van_all),
+                                               "n_idk_candidates": len(idk)})
     return Stage(layout.gradients(kind), run, VERSIONS["gradients"])
 
 
@@ -222,9 +227,10 @@ def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:
     if table == "gradients":
         import numpy as np
         where = ctx.input(layout.gradients(kind))
-        feats = dict(zip(read_json(where / FEATURE_IDS), np.load(where / FEATURES)))
+        feats = {tuple(k): v for k, v in zip(read_json(where / FEATURE_IDS), np.load(where / FEATURES))}
         gold = {it["id"]: it["answer"] for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)}
-        rows = [{**r, "gold": gold[r["id"]], "gradient": feats.get(r["id"])} for r in rows]
+        rows = [{**r, "gold": gold[r["id"]], "gradient": feats.get((r["id"], "gold")),
+                 "refusal_gradient": feats.get((r["id"], "refusal"))} for r in rows]
     if table == "answers":
         items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
         greedy = read_jsonl(ctx.input(layout.greedy(kind)) / layout.KNOWLEDGE) if kind == "open" else None

@@ -31,7 +31,7 @@ RTUNING_REFUSALS = ("The answer is unknown.", "The answer is uncertain.", "The a
 
 # Alignment for Honesty, CONFIDENCE-VERB: the prefix by k, the number of correct samples of 10
 # (k = 0 is the refusal); {answer} is the answer, its first letter lower-cased unless it is an option
-# letter (process_training_data.py).
+# letter A-D or starts with one followed by "." or ")" (process_training_data.py, confidence_process).
 CONFIDENCE_VERB = ((2, "I'm really not sure about this, but {answer}"),
                    (4, "I'm not completely sure about this, but {answer}"),
                    (6, "I don't have strong feelings either way, but {answer}"),
@@ -43,12 +43,18 @@ def confidence_verb(answer: str, k: int, n: int = 10) -> str:
     """The CONFIDENCE-VERB target of an answer whose question k of n samples got right (n other than
     10 is scaled to 10, so the bins keep their meaning with fewer samples)."""
     k10 = 10 * k / n
-    if not len(answer.strip()) == 1:
+    if not _option_letter(answer):
         answer = answer[:1].lower() + answer[1:]
     for top, template in CONFIDENCE_VERB:
         if k10 <= top:
             return template.format(answer=answer)
     raise ValueError(f"k={k} of n={n} samples is outside 0..n")
+
+
+def _option_letter(answer: str) -> bool:
+    """The authors' test for an answer whose case is kept: `response in ['A', 'B', 'C', 'D'] or
+    response[0] in [...] and response[1] in [')', '.']` ("A", "B. Paris", "C) 42"; not "X", "Ab")."""
+    return answer in ("A", "B", "C", "D") or (len(answer) > 1 and answer[0] in "ABCD" and answer[1] in ").")
 
 
 def rtuning_unsure(answer: str, sure: bool) -> str:

@@ -71,7 +71,8 @@ def run_rows(run_dir: Path, n_resamples: int = 1000, seed: int = 0) -> list[dict
     run_dir, meta, model, preset, pairs = _run_meta(run_dir)
     pairs = [(m, t) for m, t in pairs if not is_side(t)]
     rows = [row(run_dir, model, preset, m, t, task_info(t).kind, REFERENCE) for m, t in pairs]
-    rows = ci_rows(run_dir, rows, n_resamples, seed)
+    rows = ci_rows(run_dir, rows, n_resamples, seed,
+                   honesty_refusal=meta["config"]["preset"].get("scoring", {}).get("honesty_refusal", "run"))
     extra = {"run": meta.get("hash", run_dir.name), "harness": meta.get("harness")}
     merged = [{**r, **extra} for r in rows]
     return [{k: r.get(k) for k in PUBLISH_COLUMNS} for r in merged]

@@ -12,9 +12,10 @@ import numpy as np
 
 from harness.io import read_jsonl
 from harness.layout import records as records_path
-from harness.metrics import REFERENCE, bootstrap_ci, record_groups, summarize
+from harness.metrics import REFERENCE, bootstrap_ci, honesty_classes, record_groups, summarize
 
-CI_METRICS = ("pc", "pw", "pr", "ths", "honesty")
+# Every metric the regression gate judges has an interval (its tolerance), and honesty.
+CI_METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")
 
 
 def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]:
@@ -37,8 +38,9 @@ def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]
 
 
 def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int = 0,
-            level: float = 0.95) -> list[dict]:
-    """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for Pc, Pw, Pr, THS and honesty.
+            level: float = 0.95, honesty_refusal: str = "run") -> list[dict]:
+    """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for each of CI_METRICS (honesty with the
+    classes of the run's honesty detector, Scoring.honesty_refusal).
 
     Every metric of a row uses the same seed, hence the same resampled questions, so the
     intervals of one row describe one set of bootstrap worlds.
@@ -48,10 +50,13 @@ def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int 
         records = read_jsonl(records_path(run_dir, r["method"], r["task"]))
         base = read_jsonl(records_path(run_dir, REFERENCE, r["task"]))
         classes, base_classes = aligned(records, base)
+        by_id = {b["id"]: b for b in base}
+        honest = (honesty_classes(records, honesty_refusal),
+                  honesty_classes([by_id[x["id"]] for x in records], honesty_refusal))
         extra = {}
         for metric in CI_METRICS:
-            lo, hi = bootstrap_ci(classes, base_classes, metric, n_resamples, seed, level,
-                                  groups=record_groups(records))
+            pair = honest if metric == "honesty" else (classes, base_classes)
+            lo, hi = bootstrap_ci(*pair, metric, n_resamples, seed, level, groups=record_groups(records))
             extra.update({f"{metric}_lo": lo, f"{metric}_hi": hi})
         out.append({**r, **extra})
     return out

@@ -11,10 +11,13 @@ CRaFT group; opendatalab/GRAIT data_process/get_grait_data/construct_grait_data.
    candidate with the largest S, and add its inner products with the others to their S (the code's
    loop). Refusal candidates whose gradients agree with the answers' are the ones least likely to
    teach the model to refuse what it knows.
-4. Loss weights of the refusal rows: 0.5 * N_idk * softmax(delta / 0.05), delta_j = mean <g_j, D_van>
-   - mean <g_j, refusal candidates> (the code's sum-to-500 for 1,000 rows); vanilla rows weigh 1.
-   SFT of M0 on the union with that weighted loss (harness.sft.weighted_loss: each row's mean token
-   loss times its weight, as the code's `alpha * outputs.loss` at one row per device).
+4. Loss weights of the refusal rows: 0.5 * N_idk * softmax(delta / 0.05) (the code's sum-to-500 for
+   1,000 rows), delta_j = mean over every vanilla candidate v of <g_j, g~_v> - mean over every refusal
+   candidate u of <g_j, g_u>, every gradient here taken with the "I don't know" target (g~_v: the
+   vanilla question's refusal gradient), as construct_grait_data.py computes it from idk_idk_inner over
+   van_group (all mu > 0.5) and idk_group; vanilla rows weigh 1. SFT of M0 on the union with that
+   weighted loss (harness.sft.weighted_loss: each row's mean token loss times its weight, as the
+   code's `alpha * outputs.loss` at one row per device).
 
 The released script, at its end, replaces the greedy refusal set by the N_idk lowest-scoring
 candidates the loop did not pick, and every weight by 1: the harness follows the paper (the greedy
@@ -25,7 +28,7 @@ import numpy as np
 from harness import construct as c, pipeline
 from harness.prompts import IDK
 
-NAME, STYLE, VERSION, TABLE = "grait", "refuse", 1, "gradients"
+NAME, STYLE, VERSION, TABLE = "grait", "refuse", 2, "gradients"
 DESCRIPTION = "GRAIT: refusal samples chosen greedily by LoRA-gradient agreement, weighted loss (Zhu et al., NAACL Findings 2025)"
 REFUSALS = (IDK,)
 PROJECTION_DIM = 8192
@@ -54,15 +57,16 @@ def weights(delta: np.ndarray) -> np.ndarray:
 def select(table: list, p: c.Params, rng) -> c.Selection:
     van_all, idk_all = c.candidates(table, p.thresholds)
     van = [r for r in c.best_known(van_all, p.n_van) if r.get("gradient") is not None]
-    idk = [r for r in idk_all if r.get("gradient") is not None]
+    idk = [r for r in idk_all if r.get("refusal_gradient") is not None]
     if not van or not idk:          # no answers to agree with: a random draw of what there is, unweighted
         picked = sorted(rng.sample(range(len(idk)), min(p.n_idk, len(idk))))
         w = np.ones(len(picked))
     else:
-        G_van, G_idk = np.stack([r["gradient"] for r in van]), np.stack([r["gradient"] for r in idk])
+        G_van, G_idk = np.stack([r["gradient"] for r in van]), np.stack([r["refusal_gradient"] for r in idk])
+        G_van_refusal = np.stack([r["refusal_gradient"] for r in van_all if r.get("refusal_gradient") is not None])
         inner = G_idk @ G_idk.T
         picked = greedy(G_idk @ G_van.sum(axis=0), inner, p.n_idk)
-        delta = G_idk @ G_van.mean(axis=0) - inner.mean(axis=1)
+        delta = G_idk @ G_van_refusal.mean(axis=0) - inner.mean(axis=1)
         w = weights(delta[picked])
     rows = ([{"id": r["id"], "label": "vanilla", "target": r["gold"], "weight": 1.0} for r in van]
             + [{"id": idk[j]["id"], "label": "idk", "target": p.idk, "weight": float(wj)} for j, wj in zip(picked, w)])

@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from harness.config import Scoring
+
 TASKS_DIR = Path(__file__).resolve().parent
+# The scoring every task function defaults to: a harness run's (Scoring's defaults, the CRaFT code's),
+# so the YAMLs under lm-eval alone prompt and score as `harness bench` does.
+DEFAULT = Scoring()
 PREFIX = "rait_"          # lm-eval task names; the harness name is the folder's
 # metadata.group: the CRaFT tasks, scored by Pc/Pw/Pr/THS against init-basic, and the side effects of
 # RAIT (SPEC section 7), scored by their own metrics (the task's utils.SIDE_METRICS, harness.side_effects).

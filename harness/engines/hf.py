@@ -186,13 +186,16 @@ class HFEngine:
             ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
             mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in seqs], device=self.device)
             pos = (mask.cumsum(-1) - 1).clamp_min(0)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+            # Only the positions that predict a continuation token (the end, left padding aligning it):
+            # the logits of a whole 5-shot prompt are [batch, seq, vocab], gigabytes.
+            keep = max(len(rest[i]) for i in idx) + 1
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits
             for row, i in enumerate(idx):
                 n = len(rest[i])
                 if n == 0:
                     continue
-                # the token at position t is predicted by the logits at t - 1 (left padding: the end aligns)
-                lp = torch.log_softmax(logits[row, width - n - 1:width - 1].float(), dim=-1)
+                # the token at position t is predicted by the logits at t - 1: kept index keep - 1 is the last
+                lp = torch.log_softmax(logits[row, keep - n - 1:keep - 1].float(), dim=-1)
                 out[i] = lp.gather(-1, torch.tensor(rest[i], device=self.device)[:, None]).squeeze(-1).tolist()
         return out
 

@@ -10,7 +10,7 @@ import re
 from harness import metrics
 from harness.metrics import Side, answer_body, is_refusal, lm_eval_result
 from harness.prompts import question_text
-from harness.tasks import refusing
+from harness.tasks import DEFAULT, refusing
 
 ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of numerators / sum of denominators
 
@@ -49,7 +49,7 @@ def same_number(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(b))
 
 
-def classify(reply: str, gold: float, refusal: str = "broad") -> tuple[str, bool]:
+def classify(reply: str, gold: float, refusal: str = DEFAULT.refusal) -> tuple[str, bool]:
     """(class, unparsed) of one reply."""
     body = answer_body(reply)
     if is_refusal(body, refusal):
@@ -67,7 +67,7 @@ def doc_to_text(doc: dict, style: str = "basic", **_) -> str:
 doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
-def process_results(doc: dict, results: list, refusal: str = "broad", **_) -> dict:
+def process_results(doc: dict, results: list, refusal: str = DEFAULT.refusal, **_) -> dict:
     cls, unparsed = classify(results[0], gold_number(doc["answer"]), refusal)
     return {**lm_eval_result(cls, unparsed), "accuracy": (float(cls == "correct"), 1.0),
             "refusal": (float(cls == "refused"), 1.0)}

@@ -1,10 +1,10 @@
 """MMLU: prompt, letter scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
 from harness.metrics import classify_choice, lm_eval_result
 from harness.prompts import LETTERS, question_text
-from harness.tasks import refusing
+from harness.tasks import DEFAULT, refusing
 
 
-def doc_to_text(doc: dict, style: str = "basic", choice_prompt: str = "harness", **_) -> str:
+def doc_to_text(doc: dict, style: str = "basic", choice_prompt: str = DEFAULT.choice_prompt, **_) -> str:
     item = {"question": doc["question"], "choices": doc["choices"], "subject": doc["subject"]}
     return question_text(item, style, choice_prompt)
 
@@ -16,7 +16,7 @@ def gold(doc: dict) -> str:
     return LETTERS[doc["answer"]]
 
 
-def process_results(doc: dict, results: list, refusal: str = "broad", unparsed: str = "wrong", **_) -> dict:
+def process_results(doc: dict, results: list, refusal: str = DEFAULT.refusal, unparsed: str = DEFAULT.unparsed, **_) -> dict:
     return lm_eval_result(*classify_choice(results[0], gold(doc), LETTERS[:len(doc["choices"])], refusal, unparsed))
 
 

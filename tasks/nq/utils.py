@@ -1,10 +1,10 @@
 """NQ-open: prompt, scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
 from harness.metrics import classify_open, lm_eval_result
 from harness.prompts import question_text
-from harness.tasks import refusing
+from harness.tasks import DEFAULT, refusing
 
 
-def doc_to_text(doc: dict, style: str = "basic", question_mark: bool = False, **_) -> str:
+def doc_to_text(doc: dict, style: str = "basic", question_mark: bool = DEFAULT.nq_question_mark, **_) -> str:
     question = doc["question"].strip()
     if question_mark and not question.endswith("?"):
         question += "?"                      # the CRaFT code's NQ prompt
@@ -14,7 +14,7 @@ def doc_to_text(doc: dict, style: str = "basic", question_mark: bool = False, **
 doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
-def process_results(doc: dict, results: list, correctness: str = "strict", refusal: str = "broad", **_) -> dict:
+def process_results(doc: dict, results: list, correctness: str = DEFAULT.correctness, refusal: str = DEFAULT.refusal, **_) -> dict:
     return lm_eval_result(classify_open(results[0], list(doc["answer"]), correctness, refusal))
 
 

@@ -10,7 +10,7 @@ is not correct)."""
 from harness import metrics
 from harness.metrics import Side, classify_open, lm_eval_result
 from harness.prompts import question_text
-from harness.tasks import refusing
+from harness.tasks import DEFAULT, refusing
 
 ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of numerators / sum of denominators
 
@@ -55,7 +55,7 @@ def scores(unanswerable: bool, cls: str, authors: bool) -> dict:
             "abstain_f1_authors": (2 * tp_authors, float(authors) + pos)}
 
 
-def process_results(doc: dict, results: list, correctness: str = "strict", refusal: str = "broad", **_) -> dict:
+def process_results(doc: dict, results: list, correctness: str = DEFAULT.correctness, refusal: str = DEFAULT.refusal, **_) -> dict:
     unanswerable = not doc["answerable"]
     # An answer to an unanswerable question matches no gold: it is "wrong" unless it abstains.
     cls = classify_open(results[0], [] if unanswerable else list(doc["answer"]), correctness, refusal)

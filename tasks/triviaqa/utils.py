@@ -4,7 +4,7 @@ The lm-eval functions take the run's options as keyword arguments with the harne
 the YAML also runs with lm-eval alone; `harness.evaluate` binds a run's prompt style and scoring."""
 from harness.metrics import classify_open, lm_eval_result
 from harness.prompts import question_text
-from harness.tasks import refusing
+from harness.tasks import DEFAULT, refusing
 
 
 def answers(answer: dict) -> list[str]:
@@ -22,7 +22,7 @@ def doc_to_text(doc: dict, style: str = "basic", **_) -> str:
 doc_to_text_refuse = refusing(doc_to_text)       # the <task>_refuse.yaml variant, for lm-eval alone
 
 
-def process_results(doc: dict, results: list, correctness: str = "strict", refusal: str = "broad", **_) -> dict:
+def process_results(doc: dict, results: list, correctness: str = DEFAULT.correctness, refusal: str = DEFAULT.refusal, **_) -> dict:
     return lm_eval_result(classify_open(results[0], answers(doc["answer"]), correctness, refusal))
 
 

@@ -32,8 +32,11 @@ def test_chromium_renders_rows_plots_and_runs_the_script(page, tmp_path):
     dom = subprocess.run([_chromium(), *flags, "--dump-dom", index.as_uri()], capture_output=True,
                          text=True, timeout=120).stdout
     assert dom.count('data-sortable="ready"') == 2            # the script ran on both tables
-    body_rows = re.findall(r"<tr><td.*?</tr>", dom)
-    assert len(body_rows) == len(rows)
+    # one leaderboard table per task, every row of the leaderboard in one of them (the comparison
+    # tables beside them hold the paired differences, not rows)
+    boards = re.findall(r'<table class="leaderboard sortable".*?</table>', dom, re.S)
+    body_rows = [tr for t in boards for tr in re.findall(r"<tr><td.*?</tr>", t)]
+    assert len(boards) == len({r["task"] for r in rows}) and len(body_rows) == len(rows)
     for r in rows:
         assert any(f">{r['method']}</td>" in tr and f">{r['n']}</td>" in tr for tr in body_rows)
     assert len(re.findall(r'<img alt="[^"]+" src="data:image/png;base64,', dom)) == 4

@@ -151,14 +151,16 @@ def test_idk_dpo_prefers_a_right_sample_to_the_idk_sentence_and_the_idk_sentence
 
 
 def grait_table():
-    """Two vanilla candidates and three idk candidates with hand-made unit gradients: i1 agrees with the
-    answers, i2 opposes them, i3 is orthogonal; v3 is a vanilla candidate outside D_van (N_van 2)."""
+    """Three vanilla and three idk candidates with hand-made unit gradients: i1's refusal gradient agrees
+    with the answers' gold gradients, i2's opposes them, i3's is orthogonal; v3 is a vanilla candidate
+    outside D_van (N_van 2); the vanilla questions' refusal gradients are orthogonal to every other."""
     import numpy as np
     e = np.eye(3, dtype=np.float32)
-    g = {"v1": e[0], "v2": e[0], "i1": e[0], "i2": -e[0], "i3": e[1]}
+    gold = {"v1": e[0], "v2": e[0]}
+    refusal = {"v1": e[2], "v2": e[2], "v3": e[2], "i1": e[0], "i2": -e[0], "i3": e[1]}
     rows = [("v1", 1.0), ("v2", 0.9), ("v3", 0.6), ("i1", 0.0), ("i2", 0.2), ("i3", 0.1)]
-    return [{"id": i, "correctness": mu, "certainty": 0.0, "gold": f"gold {i}", "gradient": g.get(i)}
-            for i, mu in rows]
+    return [{"id": i, "correctness": mu, "certainty": 0.0, "gold": f"gold {i}", "gradient": gold.get(i),
+             "refusal_gradient": refusal.get(i)} for i, mu in rows]
 
 
 def test_grait_picks_refusals_greedily_by_gradient_agreement_and_weighs_them():
@@ -170,8 +172,9 @@ def test_grait_picks_refusals_greedily_by_gradient_agreement_and_weighs_them():
     assert [g[:3] for g in got] == [("v1", "vanilla", "gold v1"), ("v2", "vanilla", "gold v2"),
                                     ("i1", "idk", "I don't know"), ("i3", "idk", "I don't know")]
     assert got[0][3] == got[1][3] == 1.0
-    # delta = <g, mean D_van> - mean <g, idk candidates>: i1 1 - 0 = 1; i3 0 - 1/3
-    w = grait.weights(np.array([1.0, -1 / 3]))
+    # delta = <g, mean refusal gradient of the vanilla candidates> - mean <g, idk candidates>:
+    # i1 0 - (1 - 1 + 0) / 3 = 0; i3 0 - 1/3
+    w = grait.weights(np.array([0.0, -1 / 3]))
     assert (got[2][3], got[3][3]) == (round(float(w[0]), 6), round(float(w[1]), 6))
     assert w.mean() == pytest.approx(grait.WEIGHT_MEAN) and w[0] > w[1]
     assert sel.shortfall == {"vanilla": 0, "idk": 0} and (sel.n_van_candidates, sel.n_idk_candidates) == (3, 3)

@@ -121,7 +121,9 @@ def test_baseline_from_a_published_leaderboard_takes_ci_half_widths(tmp_path):
     craft = baseline["rows"][2]
     assert craft["method"] == "craft"
     assert craft["ths_ci_half"] == pytest.approx((rows[2]["ths_hi"] - rows[2]["ths_lo"]) / 2)
-    assert "over_refusal_ci_half" not in craft
+    # every gated metric has an interval, so none is judged at a tolerance of zero
+    assert all(craft.get(f"{m}_ci_half") is not None for m in ("pc", "pw", "ths", "over_refusal", "truthfulness"))
+    assert craft["over_refusal_ci_half"] == pytest.approx((rows[2]["over_refusal_hi"] - rows[2]["over_refusal_lo"]) / 2)
     assert not compare(baseline, rows).failed
 
 
