@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from harness import layout, pipeline, side_effects
+from harness import layout, pipeline, popularity, side_effects
 from harness.config import RunConfig
 from harness.evaluate import is_side, task_info
 from harness.io import read_json, write_json
@@ -87,6 +87,15 @@ def data_needs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> list[tup
         if kind == "choice" and d.n_shot and layout.query(kind) in names:
             needs.append(("mmlu", d.shot_split))
     return needs
+
+
+def generated_data(cfg: RunConfig, methods: list[str], tasks: list[str]) -> dict:
+    """What generated questions (the geo tasks) the run reads depend on, for its config.json."""
+    from harness.data import source
+    if not any(source(name).generated for name, _ in data_needs(cfg, methods, tasks)):
+        return {}
+    from harness.geo import provenance
+    return {"generated_data": provenance()}
 
 
 def check_inputs(cfg: RunConfig, methods: list[str], tasks: list[str]) -> None:
@@ -184,7 +193,8 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     busy = busy_warning()
     if busy:
         console.print(f"[yellow]warning: {busy}[/yellow]")
-    meta = {"prompt_style": style, **({"model_name": cfg.model_name} if cfg.model_name else {})}
+    meta = {"prompt_style": style, **({"model_name": cfg.model_name} if cfg.model_name else {}),
+            **generated_data(cfg, methods, tasks)}
     run_dir = prepare_run_dir(cfg, out, meta)
     console.print(f"run directory: {run_dir}")
     engines = EnginePool(cfg.engine)
@@ -216,6 +226,9 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
                              f"`harness leaderboard publish {run_dir} --out DIR`") from None
         if rows or not side:
             write(rows, out)
+            pop = popularity.rows(run_dir, rows)
+            if pop:
+                popularity.write(pop, out)
         if side:
             side_effects.write(side, out)
     if rows:

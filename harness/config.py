@@ -254,6 +254,22 @@ def _study(smoke: Preset) -> Preset:
 PRESETS["study"] = _study(PRESETS["smoke"])
 
 
+def _geo(smoke: Preset, name: str, pool: int, n_van: int, n_idk: int, n_test: int) -> Preset:
+    """smoke's protocol on the popularity-graded geo tasks (harness/geo.py, SPEC section 8): the pools
+    are geo_city's and geo_city_mc's training cities, the in-domain tests their test cities, and
+    geo_capital / geo_continent the out-of-domain ones. Correctness is `strict` (whole words):
+    under the code's raw substring, "Romania" would count as right for a city in Oman and "Somalia"
+    for one in Mali. Answers get 24 query tokens ("The city of Pudong is in China." is cut at 12)."""
+    def pool_of(d: DomainConfig, dataset: str) -> DomainConfig:
+        return replace(d, pool_dataset=dataset, pool_split="train", pool_size=pool, n_van=n_van, n_idk=n_idk,
+                       query_max_new_tokens=24)
+    return replace(smoke, name=name, open=pool_of(smoke.open, "geo_city"), choice=pool_of(smoke.choice, "geo_city_mc"),
+                   n_test=n_test, scoring=replace(smoke.scoring, correctness="strict"))
+
+
+PRESETS["geo-smoke"] = _geo(PRESETS["smoke"], "geo-smoke", pool=300, n_van=40, n_idk=20, n_test=100)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     model: str

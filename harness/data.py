@@ -29,6 +29,8 @@ def load_rows(name: str, split: str, data_dir: Path | None) -> list[dict]:
     src = source(name)
     if split not in src.splits:
         raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(src.splits)}")
+    if src.generated:
+        return module(src.task).rows(split)
     if data_dir is not None:
         path = local_file(data_dir, name, split)
         if not path.is_file():
@@ -49,6 +51,9 @@ def check_available(needs: list[tuple[str, str]], data_dir: Path | None) -> None
         src = source(name)
         if split not in src.splits:
             raise ValueError(f"dataset {name!r} has no split {split!r}; valid: {', '.join(src.splits)}")
+    needs = [(n, s) for n, s in needs if not source(n).generated]
+    if not needs:
+        return
     if data_dir is None:
         if offline():
             raise FileNotFoundError(

@@ -53,6 +53,7 @@ def task_config(name: str, rows_file: Path, style: str, scoring) -> dict:
 
     cfg = load_yaml(task_info(name).yaml_path, resolve_func=True)
     cfg.pop("dataset_name", None)
+    cfg.pop("custom_dataset", None)          # a generated task's rows come from the run's file too
     cfg.update(dataset_path="json", dataset_kwargs={"data_files": {"test": str(rows_file)}},
                test_split="test")
     opts = task_options(style, scoring)
@@ -140,4 +141,8 @@ def _record(sample: dict, item: dict, prompts: dict[str, str], macro: bool = Fal
             else sample["filtered_resps"],
             "gold": item.get("aliases") or item.get("gold"), "class": cls, "unparsed": unparsed,
             **({"group": item["subject"]} if macro else {}),
-            **({"subset": item["subset"]} if "subset" in item else {}), **({"scores": scores} if scores else {})}
+            **({"subset": item["subset"]} if "subset" in item else {}), **({"scores": scores} if scores else {}),
+            **{k: item[k] for k in POPULARITY if k in item}}
+
+
+POPULARITY = ("rank", "stratum", "population")      # a popularity-graded task's rows (harness.geo)

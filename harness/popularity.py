@@ -1,0 +1,106 @@
+"""Results by popularity (SPEC section 8): on a popularity-graded task (records with `stratum` and
+`rank`, harness.geo) each method's Pc, Pw and Pr per stratum, with 95% Wilson intervals (honest at
+small n and at 0% or 100%, where a percentile bootstrap collapses to a point), and the picture PopQA
+made famous: accuracy and refusal against popularity rank. An ideal RAIT model answers the head and
+refuses the tail; over-refusal is refusing what M0 knows wherever it sits on the curve."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness import layout, plots
+from harness.io import read_jsonl, write_json, write_text
+from harness.leaderboard import _pct, by_task
+
+COLUMNS = ["model", "method", "seed", "task", "stratum", "rank_min", "rank_max", "n", "pc", "pc_lo", "pc_hi",
+           "pw", "pr", "pr_lo", "pr_hi", "run"]
+OUTPUTS = ("popularity.json", "popularity.csv", "popularity.md")
+NOTE = ("Results by popularity, in %: each stratum of the population rank (1 = the most populous), its "
+        "questions' share answered right (Pc), wrong (Pw) and refused (Pr), with 95% Wilson intervals.")
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+    """The Wilson score interval of k successes in n."""
+    if n == 0:
+        return None, None
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
+
+
+def _order(stratum: str) -> int:
+    return int(stratum.lstrip(">").split("-")[0])
+
+
+def strata(records: list[dict]) -> list[dict]:
+    """Per stratum, in rank order: n, rank range, Pc/Pw/Pr and Wilson intervals of Pc and Pr."""
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        groups.setdefault(r["stratum"], []).append(r)
+    out = []
+    for s in sorted(groups, key=_order):
+        rs, n = groups[s], len(groups[s])
+        k = {c: sum(r["class"] == c for r in rs) for c in ("correct", "wrong", "refused")}
+        (pc_lo, pc_hi), (pr_lo, pr_hi) = wilson(k["correct"], n), wilson(k["refused"], n)
+        out.append({"stratum": s, "rank_min": min(r["rank"] for r in rs), "rank_max": max(r["rank"] for r in rs),
+                    "n": n, "pc": k["correct"] / n, "pc_lo": pc_lo, "pc_hi": pc_hi, "pw": k["wrong"] / n,
+                    "pr": k["refused"] / n, "pr_lo": pr_lo, "pr_hi": pr_hi})
+    return out
+
+
+def rows(run_dir: Path, board: list[dict]) -> list[dict]:
+    """The per-stratum rows of every leaderboard row whose task's records carry a popularity stratum."""
+    out = []
+    for b in board:
+        records = read_jsonl(layout.records(run_dir, b["method"], b["task"]))
+        if not records or "stratum" not in records[0]:
+            continue
+        out += [{"model": b["model"], "method": b["method"], "seed": b.get("seed"), "task": b["task"], **s,
+                 "run": b.get("run")} for s in strata(records)]
+    return out
+
+
+def markdown(pop: list[dict]) -> str:
+    lines = [NOTE, ""]
+    for task, trows in by_task(pop).items():
+        lines += [f"#### {task}", "", "| method | stratum (rank) | n | Pc | Pw | Pr |", "|---|---|---|---|---|---|"]
+        for r in trows:
+            lines.append(f"| {r['method']} | {r['stratum']} | {r['n']} | {_pct(r['pc'])} [{_pct(r['pc_lo'])}, "
+                         f"{_pct(r['pc_hi'])}] | {_pct(r['pw'])} | {_pct(r['pr'])} [{_pct(r['pr_lo'])}, "
+                         f"{_pct(r['pr_hi'])}] |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write(pop: list[dict], out: Path) -> None:
+    import pandas as pd
+    write_json(Path(out) / OUTPUTS[0], pop)
+    write_text(Path(out) / OUTPUTS[1], pd.DataFrame(pop, columns=COLUMNS).to_csv(index=False))
+    write_text(Path(out) / OUTPUTS[2], markdown(pop))
+
+
+def plot(pop: list[dict], out_dir: Path) -> list[Path]:
+    """`<task>_popularity.{png,svg}`: accuracy and refusal by stratum, a line per method, with the
+    Wilson intervals and each stratum's n under its label."""
+    from matplotlib.figure import Figure
+    paths = []
+    for task, trows in by_task(pop).items():
+        methods = list(dict.fromkeys(r["method"] for r in trows))
+        fig = Figure(figsize=(11, 4.2))
+        for ax, (metric, title) in zip(fig.subplots(1, 2), (("pc", "accuracy (Pc)"), ("pr", "refusal (Pr)"))):
+            for i, m in enumerate(methods):
+                rs = [r for r in trows if r["method"] == m]
+                x = list(range(len(rs)))
+                y = [100 * r[metric] for r in rs]
+                err = [[100 * (r[metric] - r[f"{metric}_lo"]) for r in rs], [100 * (r[f"{metric}_hi"] - r[metric]) for r in rs]]
+                ax.errorbar([v + (i - len(methods) / 2) * 0.04 for v in x], y, yerr=err, marker=plots._MARKERS[i % 10],
+                            capsize=2, label=m)
+            first = [r for r in trows if r["method"] == methods[0]]
+            ax.set_xticks(range(len(first)), [f"{r['stratum']}\nn={r['n']}" for r in first], fontsize=8)
+            ax.set_xlabel("population rank (1 = most populous)")
+            ax.set_ylabel(f"{title}, %")
+            ax.set_ylim(-3, 103)
+            ax.set_title(f"{task}: {title} by popularity")
+        fig.axes[1].legend(fontsize=8, loc="best")
+        paths += plots.save(fig, Path(out_dir) / f"{task}_popularity")
+    return paths

