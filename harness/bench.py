@@ -224,15 +224,17 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
         except ValueError as err:
             raise ValueError(f"{err}. This run's results are kept in {run_dir}: publish them with "
                              f"`harness leaderboard publish {run_dir} --out DIR`") from None
+        pop = popularity.rows(run_dir, rows)
         if rows or not side:
             write(rows, out)
-            pop = popularity.rows(run_dir, rows)
             if pop:
                 popularity.write(pop, out)
         if side:
             side_effects.write(side, out)
     if rows:
         print_table(rows)
+    if pop:
+        popularity.print_table(pop)
     if side:
         side_effects.print_table(side)
     return rows

@@ -129,9 +129,12 @@ def _analyse(args) -> None:
 def _regress(args) -> int:
     from harness import regress
     from harness.io import read_json, write_json
-    results = read_json(args.results)
-    if not isinstance(results, list):
-        raise ValueError(f"{args.results}: expected a leaderboard.json (a list of rows)")
+    results = []
+    for path in args.results:
+        rows = read_json(path)
+        if not isinstance(rows, list):
+            raise ValueError(f"{path}: expected a leaderboard.json (a list of rows)")
+        results += rows
     if args.update and not Path(args.baseline).exists():
         baseline = {"tolerance": {}, "rows": []}       # first baseline of a new gate
     else:
@@ -140,7 +143,7 @@ def _regress(args) -> int:
     regress.print_report(report)
     if args.update:
         write_json(args.baseline, regress.updated(baseline, results))
-        print(f"baseline {args.baseline} rewritten from {args.results} ({len(results)} rows)")
+        print(f"baseline {args.baseline} rewritten from {', '.join(args.results)} ({len(results)} rows)")
         return 0
     return 1 if report.failed else 0
 
@@ -271,7 +274,8 @@ def parser() -> argparse.ArgumentParser:
     an.set_defaults(func=_analyse)
     r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")
     r.add_argument("--baseline", required=True, help="baseline JSON (e.g. ci/baseline.json)")
-    r.add_argument("--results", required=True, help="leaderboard.json of the run to check")
+    r.add_argument("--results", required=True, nargs="+",
+                   help="leaderboard.json of the run to check (several: their rows together, e.g. CI's two legs)")
     r.add_argument("--update", action="store_true",
                    help="rewrite the baseline from the results (keeps its tolerances), exit 0")
     r.set_defaults(func=_regress)

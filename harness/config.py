@@ -268,6 +268,12 @@ def _geo(smoke: Preset, name: str, pool: int, n_van: int, n_idk: int, n_test: in
 
 
 PRESETS["geo-smoke"] = _geo(PRESETS["smoke"], "geo-smoke", pool=300, n_van=40, n_idk=20, n_test=100)
+# The CI gate's geo leg (`make bench-geo`, OEQA): 1:1 vanilla:idk and 3 epochs, so that what a method
+# teaches about refusing moves the test numbers by more than their intervals; 5 samples (an odd count:
+# no mu of 0.5 between the thresholds); a pool of 300 holds ~80 vanilla candidates for 30 drawn
+# (`harness plan`); the whole test split (198 cities).
+_GEO_CI = _geo(PRESETS["smoke"], "geo-ci", pool=300, n_van=30, n_idk=30, n_test=200)
+PRESETS["geo-ci"] = replace(_GEO_CI, open=replace(_GEO_CI.open, n_samples=5, sft=replace(_CPU_SFT, epochs=3)))
 
 
 @dataclass(frozen=True)

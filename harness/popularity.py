@@ -104,3 +104,21 @@ def plot(pop: list[dict], out_dir: Path) -> list[Path]:
         fig.axes[1].legend(fontsize=8, loc="best")
         paths += plots.save(fig, Path(out_dir) / f"{task}_popularity")
     return paths
+
+
+def print_table(pop: list[dict]) -> None:
+    """Pc / Pr per stratum, a row per method and a column per stratum, for each task (in %)."""
+    from rich.console import Console
+    from rich.table import Table
+    for task, trows in by_task(pop).items():
+        names = list(dict.fromkeys(r["stratum"] for r in trows))
+        t = Table(title=f"{task} by popularity rank: Pc / Pr in % (n per stratum)")
+        t.add_column("method")
+        for s in names:
+            n = next(r["n"] for r in trows if r["stratum"] == s)
+            t.add_column(f"{s} (n={n})", justify="right")
+        for m in dict.fromkeys(r["method"] for r in trows):
+            by = {r["stratum"]: r for r in trows if r["method"] == m}
+            t.add_row(m, *[f"{_pct(by[s]['pc'])} / {_pct(by[s]['pr'])}" if s in by else "" for s in names])
+        Console().print(t)
+

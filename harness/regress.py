@@ -123,15 +123,44 @@ def make_baseline(rows: list[dict], ci_half: dict | None = None, tolerance: dict
     """A baseline file from leaderboard rows.
 
     `ci_half` maps (model, method, task) to {metric: CI half-width}; without it, rows that carry
-    `<metric>_lo` / `<metric>_hi` (a published leaderboard.json) give their own half-widths.
+    `<metric>_lo` / `<metric>_hi` (a published leaderboard.json) give their own half-widths, each at
+    least the Wilson half-width of its share (wilson_halves): a percentile bootstrap of a share at 0%
+    or 100% is a point, and a tolerance of zero fails a correct harness on a machine whose kernels
+    round differently. The reference's THS and over-refusal are 0 by definition and are not gated.
     """
     out = []
+    refs = {(r["model"], r["task"]): r for r in rows if r["method"] == REFERENCE}
     for r in rows:
-        b = {k: r[k] for k in KEY} | {m: r.get(m) for m in METRICS}
+        b = {k: r[k] for k in KEY} | {m: r.get(m) for m in METRICS if not (r["method"] == REFERENCE and m in DEFINITIONAL)}
         halves = (ci_half or {}).get(key(r)) or _halves(r)
-        b |= {f"{m}_ci_half": v for m, v in halves.items() if v is not None}
+        floors = wilson_halves(r, refs.get((r["model"], r["task"]))) if not ci_half else {}
+        halves = {m: max(v for v in (halves.get(m), floors.get(m)) if v is not None)
+                  for m in set(halves) | set(floors) if m in b and (halves.get(m) is not None or floors.get(m) is not None)}
+        b |= {f"{m}_ci_half": v for m, v in sorted(halves.items())}
         out.append(b)
     return {"tolerance": dict(tolerance or {}), "rows": out}
+
+
+REFERENCE = "init-basic"
+DEFINITIONAL = ("ths", "over_refusal")     # the reference against itself
+
+
+def wilson_halves(r: dict, ref: dict | None) -> dict:
+    """Half the 95% Wilson interval of each share of a row: Pc, Pw, Pr and truthfulness over its n
+    questions, over-refusal over the reference's right answers."""
+    from harness.popularity import wilson
+    n = r.get("n")
+    if not n:
+        return {}
+    dens = {m: n for m in ("pc", "pw", "pr", "truthfulness")}
+    if ref is not None and ref.get("pc") is not None:
+        dens["over_refusal"] = round(ref["pc"] * ref["n"])
+    out = {}
+    for m, den in dens.items():
+        if r.get(m) is not None and den:
+            lo, hi = wilson(round(r[m] * den), den)
+            out[m] = (hi - lo) / 2
+    return out
 
 
 def _halves(r: dict) -> dict:
@@ -147,11 +176,12 @@ def updated(baseline: dict, rows: list[dict]) -> dict:
     """
     old = index(baseline.get("rows", []), "baseline rows")
     new = make_baseline(rows, tolerance=baseline.get("tolerance"))
+    bootstrapped = {key(r): _halves(r) for r in rows}
     for b in new["rows"]:
         prev = old.get(key(b), {})
         for m in METRICS:
-            if f"{m}_ci_half" not in b and prev.get(f"{m}_ci_half") is not None:
-                b[f"{m}_ci_half"] = prev[f"{m}_ci_half"]
+            if m not in bootstrapped[key(b)] and prev.get(f"{m}_ci_half") is not None and m in b:
+                b[f"{m}_ci_half"] = max(prev[f"{m}_ci_half"], b.get(f"{m}_ci_half") or 0.0)
         if prev.get("tolerance"):
             b["tolerance"] = dict(prev["tolerance"])
     return new

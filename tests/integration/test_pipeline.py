@@ -92,7 +92,9 @@ def test_the_other_methods_build_their_own_targets_and_train(run):
         grait = read_jsonl(run_dir / kind / "grait" / "build" / "sft_data.jsonl")
         assert all(isinstance(r["weight"], float) for r in grait)
         features = read_json(run_dir / kind / "gradients" / "manifest.json")
-        assert features["dim"] == 8192 and features["rows"] == features["n_van"] + features["n_idk_candidates"]
+        # D_van's gold-target rows, and the refusal-target rows of every vanilla and idk candidate
+        assert features["dim"] == 8192 and features["rows"] == (features["n_van"] + features["n_van_candidates"]
+                                                                + features["n_idk_candidates"])
     pairs = read_jsonl(run_dir / "open" / "idk-dpo" / "build" / "sft_data.jsonl")
     assert pairs and all(r["rejected"] != r["target"] for r in pairs)
     dpo = read_json(run_dir / "open" / "idk-dpo" / "train" / "train.json")

@@ -11,7 +11,14 @@ METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
 
 def results_from_baseline() -> list[dict]:
     rows = json.loads(BASELINE.read_text())["rows"]
-    return [{k: r[k] for k in ("model", "method", "task", *METRICS)} for r in rows]
+    # the reference's THS and over-refusal are 0 by definition (not gated, not in the file)
+    return [{k: r.get(k, 0.0) for k in ("model", "method", "task", *METRICS)} for r in rows]
+
+
+def test_no_gated_metric_has_a_tolerance_of_zero():
+    for r in json.loads(BASELINE.read_text())["rows"]:
+        gated = [m for m in METRICS if m in r]
+        assert all(r.get(f"{m}_ci_half", 0) > 0 for m in gated), r
 
 
 def test_committed_baseline_covers_the_ci_smoke_bench():

@@ -106,3 +106,43 @@ def test_results_by_stratum_and_the_popularity_page(tmp_path):
     assert not (tmp_path / "pub" / "popularity.json").exists()
     assert not (tmp_path / "pub" / "plots" / "geo_city_popularity.png").exists()
     assert strata(recs)[0]["rank_min"] == 1
+
+
+def test_a_bench_on_the_geo_tasks_records_popularity_and_the_datas_provenance(tmp_path):
+    import json
+    from dataclasses import replace
+
+    from harness import bench as bench_mod
+    from harness.config import PRESETS, RunConfig
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({"rules": [{"when": ["Shanghai|Beijing|Guangzhou"], "answer": "China"},
+                                            {"when": ["capital of China"], "answer": "Beijing"}],
+                                  "default": "France"}))
+    cfg = RunConfig(model=str(script), preset=replace(PRESETS["geo-smoke"], n_test=30), engine="fake")
+    rows = bench_mod.bench(cfg, ["init-refuse"], ["geo_city", "geo_capital"], tmp_path / "out")
+    assert {(r["method"], r["task"]) for r in rows} == {(m, t) for m in ("init-basic", "init-refuse")
+                                                        for t in ("geo_city", "geo_capital")}
+    run_dir = next((tmp_path / "out" / "runs").iterdir())
+    assert read_json(run_dir / "config.json")["generated_data"] == geo.provenance()
+    recs = read_jsonl(run_dir / "eval" / "init-basic" / "geo_capital" / "records.jsonl")
+    assert all({"rank", "stratum", "population"} <= set(r) for r in recs)
+    pop = read_json(tmp_path / "out" / "popularity.json")
+    assert {p["task"] for p in pop} == {"geo_city", "geo_capital"}
+    assert sum(p["n"] for p in pop if p["method"] == "init-basic" and p["task"] == "geo_capital") == 30
+
+
+def test_lm_eval_alone_reads_a_geo_task_through_its_custom_dataset():
+    from lm_eval import simple_evaluate
+
+    from harness.engines import fake
+    from harness.engines.protocol import EngineSpec
+    from harness.evaluate import engine_lm
+    from harness.tasks import task_manager
+    engine = fake.FakeEngine(EngineSpec(model="fake"), {"rules": [{"when": ["Guangzhou"], "answer": "China"}],
+                                                         "default": "I don't know"})
+    out = simple_evaluate(model=engine_lm(engine, 16), tasks=["rait_geo_city"], limit=3, log_samples=True,
+                          bootstrap_iters=0, verbosity="WARNING", task_manager=task_manager())
+    samples = out["samples"]["rait_geo_city"]
+    assert [s["doc"]["city"] for s in samples] == [r["city"] for r in geo.city_rows("test")[:3]]
+    res = out["results"]["rait_geo_city"]
+    assert res["correct,none"] == pytest.approx(1 / 3) and res["refused,none"] == pytest.approx(2 / 3)

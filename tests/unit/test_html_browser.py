@@ -1,6 +1,7 @@
 """index.html in a real browser engine: headless Chromium renders the tables, images and script;
 Node runs the sorting script against a minimal DOM. Each skips when its binary is absent."""
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -21,6 +22,9 @@ def page(tmp_path_factory):
 
 def _chromium() -> str:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None and os.environ.get("HARNESS_REQUIRE_BROWSER"):
+        pytest.fail("HARNESS_REQUIRE_BROWSER is set (CI) but there is no chromium on PATH: `make setup` installs "
+                    "Debian's package as root")
     if binary is None:
         pytest.skip("no chromium or chromium-browser on PATH; the headless render check needs one")
     return binary

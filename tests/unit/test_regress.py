@@ -8,7 +8,8 @@ from synthetic_runs import make_run
 from harness.cli import main
 from harness.io import read_json, write_json
 from harness.publish import publish
-from harness.regress import compare, make_baseline, tolerance_of, updated
+from harness.popularity import wilson
+from harness.regress import wilson_halves, compare, make_baseline, tolerance_of, updated
 
 
 def _row(method, task="triviaqa", **metrics):
@@ -123,7 +124,8 @@ def test_baseline_from_a_published_leaderboard_takes_ci_half_widths(tmp_path):
     assert craft["ths_ci_half"] == pytest.approx((rows[2]["ths_hi"] - rows[2]["ths_lo"]) / 2)
     # every gated metric has an interval, so none is judged at a tolerance of zero
     assert all(craft.get(f"{m}_ci_half") is not None for m in ("pc", "pw", "ths", "over_refusal", "truthfulness"))
-    assert craft["over_refusal_ci_half"] == pytest.approx((rows[2]["over_refusal_hi"] - rows[2]["over_refusal_lo"]) / 2)
+    boot = (rows[2]["over_refusal_hi"] - rows[2]["over_refusal_lo"]) / 2
+    assert craft["over_refusal_ci_half"] == pytest.approx(max(boot, wilson_halves(rows[2], rows[0])["over_refusal"]))
     assert not compare(baseline, rows).failed
 
 
@@ -136,7 +138,8 @@ def test_updated_keeps_tolerances_and_old_ci_half_widths(rows):
     new = updated(baseline, new_rows)
     assert new["tolerance"] == {"ths": 0.05}
     assert new["rows"][1]["pc"] == 0.9 and new["rows"][1]["tolerance"] == {"pw": 0.01}
-    assert new["rows"][1]["pc_ci_half"] == 0.03
+    # the old half-width, or the Wilson half-width of Pc 0.9 over 100 questions where that is wider
+    assert new["rows"][1]["pc_ci_half"] == pytest.approx(max(0.03, wilson_halves(new_rows[1], None)["pc"]))
     assert not compare(new, new_rows).failed
 
 
@@ -168,3 +171,31 @@ def test_cli_exit_codes_and_update(tmp_path, rows, capsys):
 
     results.write_text(json.dumps({"rows": []}))
     assert main(["regress", "--baseline", str(base), "--results", str(results)]) == 2
+
+
+def test_several_results_files_are_gated_together(tmp_path, rows):
+    first, second, base = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "baseline.json"
+    write_json(first, rows[:2])
+    write_json(second, rows[2:])
+    assert main(["regress", "--baseline", str(base), "--results", str(first), str(second), "--update"]) == 0
+    assert len(read_json(base)["rows"]) == len(rows)
+    assert main(["regress", "--baseline", str(base), "--results", str(first), str(second)]) == 0
+    assert main(["regress", "--baseline", str(base), "--results", str(first)]) == 1       # the other leg's rows missing
+
+
+def test_no_gated_share_has_a_tolerance_of_zero():
+    """A share at 0% has a point-like bootstrap interval; its tolerance is the Wilson half-width
+    (1 refusal in 100 on another machine is not a regression), and the reference's THS and
+    over-refusal, 0 by definition, are not gated."""
+    rows = [{"model": "m", "method": "init-basic", "task": "t", "n": 100, "pc": 0.4, "pw": 0.6, "pr": 0.0,
+             "ths": 0.0, "over_refusal": 0.0, "truthfulness": 0.4},
+            {"model": "m", "method": "craft", "task": "t", "n": 100, "pc": 0.4, "pw": 0.6, "pr": 0.0, "ths": 0.0,
+             "over_refusal": 0.0, "truthfulness": 0.4, "over_refusal_lo": 0.0, "over_refusal_hi": 0.0}]
+    base = make_baseline(rows)
+    ref, craft = base["rows"]
+    assert "ths" not in ref and "over_refusal" not in ref
+    assert craft["over_refusal_ci_half"] == pytest.approx((wilson(0, 40)[1] - 0) / 2)
+    assert all(craft[f"{m}_ci_half"] > 0 for m in ("pc", "pw", "pr", "over_refusal", "truthfulness"))
+    moved = [dict(rows[0]), dict(rows[1], over_refusal=1 / 40, pr=0.01, truthfulness=0.41)]
+    assert not compare(base, moved).failed
+
