@@ -172,7 +172,7 @@ def test_misaligned_or_old_records_are_named(tmp_path):
 def test_task_groups():
     assert expand(["core"]) == ["triviaqa", "nq", "mmlu", "arc_c"]
     assert expand(["side-effects"]) == ["selfaware", "xstest", "gsm8k"]
-    assert expand(["all"]) == expand(["core", "side-effects"])
+    assert expand(["all"]) == expand(["core", "side-effects", "geo"])
     assert expand(["gsm8k", "side-effects", "nq"]) == ["gsm8k", "selfaware", "xstest", "nq"]
     with pytest.raises(ValueError, match="unknown task 'core2'"):
         bench_mod.checked(["rait"], expand(["core2"]))
