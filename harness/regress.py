@@ -134,9 +134,10 @@ def make_baseline(rows: list[dict], ci_half: dict | None = None, tolerance: dict
         b = {k: r[k] for k in KEY} | {m: r.get(m) for m in METRICS if not (r["method"] == REFERENCE and m in DEFINITIONAL)}
         halves = (ci_half or {}).get(key(r)) or _halves(r)
         floors = wilson_halves(r, refs.get((r["model"], r["task"]))) if not ci_half else {}
-        halves = {m: max(v for v in (halves.get(m), floors.get(m)) if v is not None)
-                  for m in set(halves) | set(floors) if m in b and (halves.get(m) is not None or floors.get(m) is not None)}
-        b |= {f"{m}_ci_half": v for m, v in sorted(halves.items())}
+        for m in sorted(set(halves) | set(floors)):
+            widths = [v for v in (halves.get(m), floors.get(m)) if v is not None]
+            if m in b and widths:
+                b[f"{m}_ci_half"] = max(widths)
         out.append(b)
     return {"tolerance": dict(tolerance or {}), "rows": out}
 

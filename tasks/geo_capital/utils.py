@@ -1,7 +1,7 @@
 """geo_capital: a country's capital (harness/geo.py, out of domain for geo_city), graded by the country's
 population rank; prompt and scoring are geo_city's."""
 from harness import geo
-from harness.tasks.geo_city.utils import answers, doc_to_text, doc_to_text_refuse, process_results  # noqa: F401
+from harness.tasks.geo_city.utils import doc_to_text, doc_to_text_refuse, process_results, to_item  # noqa: F401
 
 SPLITS = ("test",)
 
@@ -13,7 +13,3 @@ def rows(split: str) -> list[dict]:
 def dataset(**_):
     return geo.hf_dataset(rows, SPLITS)
 
-
-def to_item(split: str, index: int, row: dict) -> dict:
-    return {"id": row["id"], "question": row["question"], "aliases": answers(row), "answer": row["answer"]["value"],
-            **geo.popularity(row)}
