@@ -142,7 +142,8 @@ def _regress(args) -> int:
     report = regress.compare(baseline, results)
     regress.print_report(report)
     if args.update:
-        write_json(args.baseline, regress.updated(baseline, results))
+        variation = [r for path in args.variation or [] for r in read_json(path)]
+        write_json(args.baseline, regress.updated(baseline, results, variation if args.variation else None))
         print(f"baseline {args.baseline} rewritten from {', '.join(args.results)} ({len(results)} rows)")
         return 0
     return 1 if report.failed else 0
@@ -275,9 +276,13 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")
     r.add_argument("--baseline", required=True, help="baseline JSON (e.g. ci/baseline.json)")
     r.add_argument("--results", required=True, nargs="+",
-                   help="leaderboard.json of the run to check (several: their rows together, e.g. CI's two legs)")
+                   help="leaderboard.json of the run to check, and its training_sets.json (several: their rows "
+                        "together, e.g. CI's two legs)")
     r.add_argument("--update", action="store_true",
                    help="rewrite the baseline from the results (keeps its tolerances), exit 0")
+    r.add_argument("--variation", nargs="+", default=None,
+                   help="with --update: results of runs that should agree with --results (other training seeds, "
+                        "other kernels); each metric's largest distance becomes its <metric>_spread tolerance")
     r.set_defaults(func=_regress)
     t = sub.add_parser("train", help="SFT on prompt/target rows (launch with torchrun/accelerate for multi-GPU)")
     t.add_argument("--model", required=True, help="alias, hub id or local directory")

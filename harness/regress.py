@@ -4,20 +4,32 @@ A metric fails when it moves in its bad direction by more than its tolerance. Pr
 direction (more refusals are right on unknown questions and wrong on known ones), so its moves
 are reported and never fail; the gated metrics that involve refusals (THS, over-refusal,
 truthfulness) already judge whether a refusal was the right one.
+
+Two kinds of row are gated in both directions, failing as "moved": the training sets
+(harness.trainsets: what a method's rule selected has no better direction), and the test rows of the
+tasks the baseline lists under "two_sided" (a bug can make a method look better: CRaFT's final SFT
+started from the rehearsed model raised its geo THS by 12 points). A metric's tolerance is its
+`<metric>_ci_half` (a 95% half-width), or its `<metric>_spread` if larger: the largest distance from
+the baseline of the same row in runs that should agree with it (other training seeds, other kernels;
+`regress --update --variation`), so tolerances come from measured variation and none is zero.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness import trainsets
+from harness.layout import parse_label
+
 HIGHER_IS_BETTER = ("pc", "ths", "truthfulness")
 LOWER_IS_BETTER = ("pw", "over_refusal")
 NEUTRAL = ("pr",)
 METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
+GATED = METRICS + trainsets.METRICS
 KEY = ("model", "method", "task")
 # Float noise from summing fractions along different paths is not a move.
 EPS = 1e-9
 
-FAILING = {"worse", "missing", "undefined"}
+FAILING = {"worse", "moved", "missing", "undefined"}
 
 
 @dataclass(frozen=True)
@@ -27,7 +39,7 @@ class Change:
     baseline: float | None
     result: float | None
     tolerance: float | None
-    verdict: str    # worse, undefined, missing: fail; better, within, info, changed, new: reported
+    verdict: str    # worse, moved, undefined, missing: fail; better, within, info, changed, new: reported
 
     @property
     def failed(self) -> bool:
@@ -72,16 +84,22 @@ def index(rows: list[dict], what: str) -> dict[tuple, dict]:
 
 
 def tolerance_of(baseline: dict, brow: dict, metric: str) -> float:
-    """Row tolerance, else the file's, else the baseline's CI half-width, else exact."""
+    """Row tolerance, else the file's, else the larger of the baseline's CI half-width and measured
+    spread, else exact."""
     for source in (brow.get("tolerance") or {}, baseline.get("tolerance") or {}):
         if source.get(metric) is not None:
             return float(source[metric])
-    half = brow.get(f"{metric}_ci_half")
-    return 0.0 if half is None else float(half)
+    widths = [float(brow[f"{metric}{w}"]) for w in ("_ci_half", "_spread") if brow.get(f"{metric}{w}") is not None]
+    return max(widths, default=0.0)
 
 
-def judge(metric: str, base: float | None, result: float | None, tol: float) -> str | None:
-    """The verdict of one metric, None when it did not move."""
+def two_sided(baseline: dict, task: str) -> bool:
+    """Whether a row's moves fail in both directions: training sets always, tasks the file lists."""
+    return task.startswith(trainsets.PREFIX) or task in (baseline.get("two_sided") or [])
+
+
+def judge(metric: str, base: float | None, result: float | None, tol: float, both: bool = False) -> str | None:
+    """The verdict of one metric, None when it did not move; `both`: a move either way beyond `tol` fails."""
     if base is None or result is None:
         if base is None and result is None:
             return None
@@ -90,6 +108,8 @@ def judge(metric: str, base: float | None, result: float | None, tol: float) -> 
     delta = result - base
     if abs(delta) <= EPS:
         return None
+    if both:
+        return "moved" if abs(delta) > tol + EPS else "within"
     if metric in NEUTRAL:
         return "info"
     bad = -delta if metric in HIGHER_IS_BETTER else delta
@@ -108,36 +128,44 @@ def compare(baseline: dict, results_rows: list[dict]) -> Report:
             report.changes.append(Change(k, None, None, None, None, "missing"))
             continue
         report.compared += 1
-        for metric in METRICS:
+        both = two_sided(baseline, k[2])
+        for metric in GATED:
             if metric not in brow:
                 continue
             tol = tolerance_of(baseline, brow, metric)
-            verdict = judge(metric, brow[metric], results[k].get(metric), tol)
+            verdict = judge(metric, brow[metric], results[k].get(metric), tol, both)
             if verdict:
                 report.changes.append(Change(k, metric, brow[metric], results[k].get(metric), tol, verdict))
     report.changes += [Change(k, None, None, None, None, "new") for k in results if k not in brows]
     return report
 
 
-def make_baseline(rows: list[dict], ci_half: dict | None = None, tolerance: dict | None = None) -> dict:
-    """A baseline file from leaderboard rows.
+def make_baseline(rows: list[dict], ci_half: dict | None = None, tolerance: dict | None = None,
+                  variation: list[dict] | None = None) -> dict:
+    """A baseline file from leaderboard (and training-set) rows.
 
     `ci_half` maps (model, method, task) to {metric: CI half-width}; without it, rows that carry
     `<metric>_lo` / `<metric>_hi` (a published leaderboard.json) give their own half-widths, each at
     least the Wilson half-width of its share (wilson_halves): a percentile bootstrap of a share at 0%
     or 100% is a point, and a tolerance of zero fails a correct harness on a machine whose kernels
     round differently. The reference's THS and over-refusal are 0 by definition and are not gated.
+    `variation`: rows of runs that should agree with these (other training seeds, other kernels);
+    each metric's largest distance from its baseline row is kept as `<metric>_spread`.
     """
     out = []
+    spreads = spread(rows, variation or [])
     refs = {(r["model"], r["task"]): r for r in rows if r["method"] == REFERENCE}
     for r in rows:
-        b = {k: r[k] for k in KEY} | {m: r.get(m) for m in METRICS if not (r["method"] == REFERENCE and m in DEFINITIONAL)}
+        metrics = [m for m in GATED if m in r] if r["task"].startswith(trainsets.PREFIX) else METRICS
+        b = {k: r[k] for k in KEY} | {m: r.get(m) for m in metrics
+                                      if not (r["method"] == REFERENCE and m in DEFINITIONAL)}
         halves = (ci_half or {}).get(key(r)) or _halves(r)
         floors = wilson_halves(r, refs.get((r["model"], r["task"]))) if not ci_half else {}
         for m in sorted(set(halves) | set(floors)):
             widths = [v for v in (halves.get(m), floors.get(m)) if v is not None]
             if m in b and widths:
                 b[f"{m}_ci_half"] = max(widths)
+        b |= {f"{m}_spread": v for m, v in spreads.get(key(r), {}).items() if m in b}
         out.append(b)
     return {"tolerance": dict(tolerance or {}), "rows": out}
 
@@ -149,7 +177,7 @@ DEFINITIONAL = ("ths", "over_refusal")     # the reference against itself
 def wilson_halves(r: dict, ref: dict | None) -> dict:
     """Half the 95% Wilson interval of each share of a row: Pc, Pw, Pr and truthfulness over its n
     questions, over-refusal over the reference's right answers."""
-    from harness.popularity import wilson
+    from harness.metrics import wilson
     n = r.get("n")
     if not n:
         return {}
@@ -164,28 +192,49 @@ def wilson_halves(r: dict, ref: dict | None) -> dict:
     return out
 
 
+def spread(rows: list[dict], variation: list[dict]) -> dict:
+    """Per row key, each metric's largest |variation value - row value| over the variation rows of the
+    same (model, method, task), whatever their training seed (`craft@seed1` counts for `craft`)."""
+    base = {key(r): r for r in rows}
+    out: dict[tuple, dict] = {}
+    for v in variation:
+        k = (v["model"], parse_label(v["method"])[0], v["task"])
+        b = base.get(k)
+        if b is None:
+            continue
+        d = out.setdefault(k, {})
+        for m in GATED:
+            if b.get(m) is not None and v.get(m) is not None:
+                d[m] = max(d.get(m, 0.0), abs(v[m] - b[m]))
+    return out
+
+
 def _halves(r: dict) -> dict:
-    return {m: (r[f"{m}_hi"] - r[f"{m}_lo"]) / 2 for m in METRICS
+    return {m: (r[f"{m}_hi"] - r[f"{m}_lo"]) / 2 for m in GATED
             if r.get(f"{m}_lo") is not None and r.get(f"{m}_hi") is not None}
 
 
-def updated(baseline: dict, rows: list[dict]) -> dict:
-    """The baseline rewritten from `rows`, keeping the file's and each surviving row's tolerances.
+def updated(baseline: dict, rows: list[dict], variation: list[dict] | None = None) -> dict:
+    """The baseline rewritten from `rows`, keeping the file's settings and each surviving row's
+    tolerances.
 
     Rows without CIs keep their old CI half-widths: the results of a plain `bench` carry none,
-    and the spread of a metric changes far less than the metric itself.
+    and the spread of a metric changes far less than the metric itself. Without `variation`, the
+    rows keep their measured spreads too.
     """
     old = index(baseline.get("rows", []), "baseline rows")
-    new = make_baseline(rows, tolerance=baseline.get("tolerance"))
+    new = make_baseline(rows, tolerance=baseline.get("tolerance"), variation=variation)
     bootstrapped = {key(r): _halves(r) for r in rows}
     for b in new["rows"]:
         prev = old.get(key(b), {})
-        for m in METRICS:
+        for m in GATED:
             if m not in bootstrapped[key(b)] and prev.get(f"{m}_ci_half") is not None and m in b:
                 b[f"{m}_ci_half"] = max(prev[f"{m}_ci_half"], b.get(f"{m}_ci_half") or 0.0)
+            if variation is None and prev.get(f"{m}_spread") is not None and m in b:
+                b[f"{m}_spread"] = prev[f"{m}_spread"]
         if prev.get("tolerance"):
             b["tolerance"] = dict(prev["tolerance"])
-    return new
+    return {**{k: v for k, v in baseline.items() if k not in new}, **new}
 
 
 def _fmt(v: float | None, sign: bool = False) -> str:

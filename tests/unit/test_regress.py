@@ -199,3 +199,57 @@ def test_no_gated_share_has_a_tolerance_of_zero():
     moved = [dict(rows[0]), dict(rows[1], over_refusal=1 / 40, pr=0.01, truthfulness=0.41)]
     assert not compare(base, moved).failed
 
+
+
+def test_a_two_sided_task_fails_a_move_in_the_good_direction_too(rows):
+    """A bug can make a method look better (CRaFT's final SFT from the rehearsed model): on the tasks the
+    baseline lists under two_sided, a move beyond tolerance either way fails, Pr's included."""
+    base = make_baseline(rows, tolerance={"pc": 0.05, "pr": 0.05, "ths": 0.05})
+    better = copy.deepcopy(rows)
+    better[1]["pc"] += 0.1
+    better[1]["ths"] += 0.1
+    assert not compare(base, better).failed                   # one-sided: an improvement is reported
+    base["two_sided"] = ["triviaqa"]
+    verdicts = _verdicts(compare(base, better))
+    assert verdicts[("craft", "pc")] == "moved" and verdicts[("craft", "ths")] == "moved"
+    assert compare(base, better).failed
+    pr_only = copy.deepcopy(rows)
+    pr_only[1]["pr"] += 0.1
+    assert _verdicts(compare(base, pr_only))[("craft", "pr")] == "moved"
+    within = copy.deepcopy(rows)
+    within[1]["pc"] += 0.04
+    assert not compare(base, within).failed
+    other_task = copy.deepcopy(rows)
+    other_task[2]["pc"] += 0.1                                  # mmlu is not two-sided
+    assert not compare(base, other_task).failed
+
+
+def test_training_set_rows_are_gated_in_both_directions():
+    ts = {"model": "tiny", "method": "craft", "task": "train:triviaqa", "van_certainty": 0.8,
+          "van_certainty_lo": 0.75, "van_certainty_hi": 0.85, "idk_refusal": 1.0, "idk_refusal_lo": 0.9,
+          "idk_refusal_hi": 1.0}
+    base = make_baseline([ts])
+    row = base["rows"][0]
+    assert row["van_certainty_ci_half"] == pytest.approx(0.05) and "pc" not in row
+    for metric, value, failed in (("van_certainty", 0.86, True), ("van_certainty", 0.74, True),
+                                  ("van_certainty", 0.84, False), ("idk_refusal", 0.0, True)):
+        assert compare(base, [dict(ts, **{metric: value})]).failed is failed, (metric, value)
+
+
+def test_measured_spread_widens_a_tolerance_and_survives_an_update(rows):
+    """`variation` (other training seeds, other kernels): each metric's largest distance from the
+    baseline row becomes its spread, the tolerance is the larger of spread and CI half-width, and an
+    update without new variation keeps the measured spreads and the file's two_sided list."""
+    seed1 = [dict(rows[1], method="craft@seed1", pc=0.58), dict(rows[1], method="craft@seed2", pc=0.45)]
+    base = make_baseline(rows, variation=seed1)
+    craft = next(r for r in base["rows"] if r["method"] == "craft")
+    assert craft["pc_spread"] == pytest.approx(0.08)
+    assert tolerance_of(base, craft, "pc") == pytest.approx(max(0.08, craft["pc_ci_half"]))
+    wide = dict(craft, pc_ci_half=0.01)
+    assert tolerance_of(base, wide, "pc") == pytest.approx(0.08)
+    base["two_sided"] = ["triviaqa"]
+    again = updated(base, rows)
+    assert again["two_sided"] == ["triviaqa"]
+    assert next(r for r in again["rows"] if r["method"] == "craft")["pc_spread"] == pytest.approx(0.08)
+    fresh = updated(base, rows, variation=[])
+    assert "pc_spread" not in next(r for r in fresh["rows"] if r["method"] == "craft")
