@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from harness import layout, pipeline, popularity, side_effects
+from harness import layout, pipeline, popularity, side_effects, trainsets
 from harness.config import RunConfig
 from harness.evaluate import is_side, task_info
 from harness.io import read_json, write_json
@@ -181,8 +181,8 @@ def resolve_model(cfg: RunConfig) -> str:
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
           overwrite: bool = False, table: bool = True) -> list[dict]:
     """Run every stage and return the leaderboard rows of the CRaFT tasks; with `table` (the CLI) also
-    write OUT/leaderboard.* and, for side-effect tasks, OUT/side_effects.* (checked and written under
-    OUT's lock) and print the tables. (harness.api.side_effects reads a run's side-effect rows.)"""
+    write OUT/leaderboard.*, OUT/training_sets.json (harness.trainsets) and, for side-effect tasks,
+    OUT/side_effects.* (checked and written under OUT's lock) and print the tables. (harness.api.side_effects reads a run's side-effect rows.)"""
     tasks = expand(tasks)
     methods = checked(methods, tasks)
     preflight(cfg, methods, tasks)
@@ -205,7 +205,9 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
                                lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
         finally:
             engines.close()
-        write_json(run_dir / layout.TIMINGS, times)
+        # stages this invocation ran replace their old figures; the others keep theirs
+        previous = read_json(run_dir / layout.TIMINGS) if (run_dir / layout.TIMINGS).exists() else {}
+        write_json(run_dir / layout.TIMINGS, {**previous, **times})
         if cache:
             stats = engines.cache_stats
             corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
@@ -215,6 +217,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
     if not table:
         return rows
+    rows = run_rows(run_dir, cfg, rows)
     side = side_effects.rows(run_dir, cfg.label, cfg.preset.name,
                              {t: [lab for m in methods for lab in labels(cfg, m, t)] for t in tasks if is_side(t)})
     with out_lock(out):
@@ -227,6 +230,8 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
         pop = popularity.rows(run_dir, rows)
         if rows or not side:
             write(rows, out)
+            trained = list(dict.fromkeys(layout.parse_label(r["method"])[0] for r in rows))
+            trainsets.write(trainsets.rows(run_dir, cfg.label, cfg.preset.name, trained), out)
             if pop:
                 popularity.write(pop, out)
         if side:
@@ -238,6 +243,19 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     if side:
         side_effects.print_table(side)
     return rows
+
+
+def run_rows(run_dir: Path, cfg: RunConfig, rows: list[dict]) -> list[dict]:
+    """OUT's table: every (method, task) the run directory has records for, this invocation's and the
+    earlier ones' (adding a method to a finished run keeps the others in the table), in publish order."""
+    from harness.publish import discover
+    done = {(r["method"], r["task"]) for r in rows}
+    extra = [(label, t) for label, t in discover(run_dir) if not is_side(t) and (label, t) not in done]
+    if not extra:
+        return rows
+    new = {(lab, t): row(run_dir, cfg.label, cfg.preset.name, lab, t, task_info(t).kind, REFERENCE) for lab, t in extra}
+    ours = {(r["method"], r["task"]): r for r in rows}
+    return [ours.get(pair) or new[pair] for pair in discover(run_dir) if pair in ours or pair in new]
 
 
 # ---------------------------------------------------------------- --dry-run: the plan, nothing heavy
