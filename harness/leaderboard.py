@@ -10,10 +10,10 @@ from harness.metrics import honesty_classes, honesty_metrics, record_groups, sum
 # SPEC section 6: CRaFT's (Pc, Pw, Pr, THS, over-refusal, truthfulness, refusal precision), Alignment for
 # Honesty's (over-conservativeness = over-refusal, prudence, honesty) and AbstainQA's (reliable accuracy,
 # effective reliability).
-COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "ths", "over_refusal", "truthfulness",
+COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness",
            "refusal_precision", "prudence", "honesty", "reliable_accuracy", "effective_reliability",
            "ap", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
-PERCENT = ["pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "refusal_precision", "prudence", "honesty",
+PERCENT = ["pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness", "refusal_precision", "prudence", "honesty",
            "reliable_accuracy", "effective_reliability", "ap"]
 
 
@@ -69,12 +69,33 @@ def shortfall_text(r: dict) -> str:
     return "" if r.get("shortfall_van") is None else f"{r['shortfall_van']}/{r['shortfall_idk']}"
 
 
+# A row whose answers are this often unparsed (nothing the scorer can read, e.g. an MCQA answer without
+# a letter) is flagged and warned about: they are outside Pc, Pw and Pr (the unparsed column) or, where
+# the scoring says so, counted wrong.
+UNPARSED_WARN = 0.2
+
+
+def _unparsed_share(r: dict) -> float:
+    return (r.get("unparsed") or 0) / r["n"] if r.get("n") else 0.0
+
+
 def flags_text(r: dict, short: bool = False) -> str:
-    """What makes a row unlike the others: trained on nothing (an empty constructed set), or short."""
+    """What makes a row unlike the others: trained on nothing (an empty constructed set), short, or
+    with many unparsed answers."""
     flags = ["UNTRAINED" if short else "UNTRAINED (empty training set: scores are M0's)"] if r.get("untrained") else []
     if not r.get("untrained") and (r.get("shortfall_van") or r.get("shortfall_idk")):
         flags.append("short")
+    if _unparsed_share(r) >= UNPARSED_WARN:
+        flags.append(f"{_pct(_unparsed_share(r))}% unparsed")
     return "; ".join(flags)
+
+
+def unparsed_warnings(rows: list[dict]) -> list[str]:
+    """One line per row whose unparsed answers reach UNPARSED_WARN of its questions."""
+    return [f"{r['method']} on {r['task']}: {r['unparsed']} of {r['n']} answers ({_pct(_unparsed_share(r))}%) "
+            "have nothing the scorer can read; "
+            + ("they are outside Pc, Pw and Pr (the unparsed column)" if r.get("pu") else "they are counted wrong")
+            for r in rows if _unparsed_share(r) >= UNPARSED_WARN]
 
 
 def _pct(v) -> str:
@@ -86,12 +107,12 @@ def _seed_text(r: dict) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ["model", "method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-refusal", "truthfulness",
+    head = ["model", "method", "seed", "task", "n", "Pc", "Pw", "Pr", "unparsed", "THS", "over-refusal", "truthfulness",
             "prudence", "honesty", "reliable acc.", "eff. reliability", "AP (R-Tuning)", "shortfall (van/idk)", "flags"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["model"], r["method"], _seed_text(r), r["task"], str(r["n"])] + [_pct(r.get(k)) for k in
-                 ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "prudence", "honesty", "reliable_accuracy",
+                 ("pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness", "prudence", "honesty", "reliable_accuracy",
                   "effective_reliability")] + ["" if r.get("ap") is None else _pct(r["ap"]), shortfall_text(r),
                                                flags_text(r)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -160,18 +181,20 @@ def print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="RAIT leaderboard (%)")
-    for col in ["method", "seed", "task", "n", "Pc", "Pw", "Pr", "THS", "over-ref", "truthful", "honesty", "short",
-                "flags"]:
+    for col in ["method", "seed", "task", "n", "Pc", "Pw", "Pr", "unpars", "THS", "over-ref", "truthful", "honesty",
+                "short", "flags"]:
         table.add_column(col, justify="left" if col in ("method", "task", "flags") else "right",
                          min_width=9 if col == "flags" else None)
     for r in rows:
         table.add_row(r["method"], _seed_text(r), r["task"], str(r["n"]),
-                      *[_pct(r[k]) for k in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")],
+                      *[_pct(r.get(k)) for k in ("pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness", "honesty")],
                       shortfall_text(r), flags_text(r, short=True), style="red" if r.get("untrained") else None)
     console = Console()
     if not console.is_terminal:
         console = Console(width=140)         # a log or a pipe: no terminal width to fit, keep every column
     console.print(table)
+    for w in unparsed_warnings(rows):
+        console.print(f"[yellow]warning: {w}[/yellow]")
     summary = seed_summary(rows)
     if summary:
         seeds = Table(title="across training seeds (%): mean ± sd [min, max]")
@@ -186,7 +209,7 @@ def print_table(rows: list[dict]) -> None:
 
 CI_COLUMNS = [f"{m}_{end}" for m in ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")
               for end in ("lo", "hi")]
-PUBLISH_COLUMNS = COLUMNS + CI_COLUMNS + ["harness"]
+PUBLISH_COLUMNS = COLUMNS + CI_COLUMNS + ["over_refusal_k", "over_refusal_den", "harness"]
 
 
 def ci_text(r: dict, metric: str) -> str:
@@ -200,7 +223,7 @@ def ci_text(r: dict, metric: str) -> str:
 def publish_columns(rows: list[dict]) -> list[tuple[str, str]]:
     """(header, row key) of a published table; preset and run only when rows come from several runs."""
     cols = [("model", "model"), ("method", "method"), ("seed", "seed"), ("n", "n"), ("Pc", "pc"), ("Pw", "pw"),
-            ("Pr", "pr"), ("THS", "ths"), ("over-refusal", "over_refusal"),
+            ("Pr", "pr"), ("unparsed", "pu"), ("THS", "ths"), ("over-refusal", "over_refusal"),
             ("truthfulness", "truthfulness"), ("prudence", "prudence"), ("honesty", "honesty"),
             ("reliable acc.", "reliable_accuracy"), ("eff. reliability", "effective_reliability"),
             ("AP (R-Tuning)", "ap"), ("shortfall (van/idk)", "shortfall"), ("flags", "flags")]
@@ -216,6 +239,8 @@ def cell_text(r: dict, key: str) -> str:
         return flags_text(r)
     if key in ("pc", "pw", "pr", "ths", "honesty"):
         return ci_text(r, key)
+    if key == "over_refusal" and r.get("over_refusal_den") is not None:   # the questions it rests on
+        return f"{_pct(r.get(key))} ({r['over_refusal_k']}/{r['over_refusal_den']})"
     if key == "ap":                         # only r-tuning-unsure has one
         return "" if r.get("ap") is None else _pct(r["ap"])
     if key in PERCENT:
@@ -225,10 +250,12 @@ def cell_text(r: dict, key: str) -> str:
 
 def is_best_ths(r: dict, task_rows: list[dict]) -> bool:
     """The best THS among the rows of the same model (each model has its own reference, so THS of two
-    models are not on one scale). Ties are all best; a tolerance keeps equal THS computed along
-    different paths tied."""
+    models are not on one scale), only when no other row ties it: four tied THS of 0.0 have no best.
+    A tolerance keeps equal THS computed along different paths tied."""
     values = [x["ths"] for x in task_rows if x.get("ths") is not None and x.get("model") == r.get("model")]
-    return r.get("ths") is not None and r["ths"] >= max(values) - 1e-12
+    if r.get("ths") is None or r["ths"] < max(values) - 1e-12:
+        return False
+    return sum(v >= max(values) - 1e-12 for v in values) == 1
 
 
 def by_task(rows: list[dict]) -> dict[str, list[dict]]:

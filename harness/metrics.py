@@ -10,6 +10,7 @@ denominator is empty is ``None`` rather than a silent 0 or a division error.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from typing import NamedTuple, Sequence
@@ -311,6 +312,27 @@ def over_refusal(classes: Sequence[str], base_classes: Sequence[str]) -> float |
 def refusal_precision(classes: Sequence[str], base_classes: Sequence[str]) -> float | None:
     """Share of the method's refusals on questions the reference got wrong."""
     return _refusal_precision(_table(_pair_codes(classes, base_classes)))
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
+    """The Wilson score interval of k successes in n."""
+    if n == 0:
+        return None, None
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    # at k = 0 (or n) the bound equals p but for rounding: clamp it, or a plot's error bar goes negative
+    return min(p, max(0.0, (centre - half) / (1 + z * z / n))), max(p, min(1.0, (centre + half) / (1 + z * z / n)))
+
+
+def share_counts(classes: Sequence[str], base_classes: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(k, n) of each leaderboard metric that is a share of questions: Pc, Pw, Pr and truthfulness over
+    all questions, over-refusal over the reference's right answers (its denominator, which can be
+    small: the intervals and the tables say how many questions it rests on)."""
+    t = _table(_pair_codes(classes, base_classes))
+    n, by_class = int(t.sum()), t.sum(axis=1)
+    return {"pc": (int(by_class[_C]), n), "pw": (int(by_class[_W]), n), "pr": (int(by_class[_R]), n),
+            "truthfulness": (int(by_class[_C] + by_class[_R]), n),
+            "over_refusal": (int(t[_R, _C]), int(t[:, _C].sum()))}
 
 
 def _prudence(t: np.ndarray) -> float | None:

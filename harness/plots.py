@@ -11,7 +11,7 @@ from harness.leaderboard import by_task, flags_text
 from harness.metrics import REFERENCE
 
 # Fixed colours so Pc/Pw/Pr read the same in every figure.
-CLASS_COLOURS = {"pc": "#2e7d32", "pw": "#c62828", "pr": "#9e9e9e"}
+CLASS_COLOURS = {"pc": "#2e7d32", "pw": "#c62828", "pr": "#9e9e9e", "pu": "#f9a825"}
 _MARKERS = "osD^v<>Pp*"
 
 
@@ -98,14 +98,15 @@ def ths_plane(task: str, rows: list[dict]):
 
 
 def bars(task: str, rows: list[dict]):
-    """Stacked Pc, Pw, Pr per method: every answer is exactly one of the three, so bars reach 100."""
+    """Stacked Pc, Pw, Pr and the unparsed share per method, each bar labelled with its n: every answer
+    is exactly one of the four, so bars reach 100."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(max(4.0, 1.0 + 0.9 * len(rows)), 4.2))
     ax = fig.add_subplot()
-    names = [label(r, rows) for r in rows]
+    names = [f"{label(r, rows)}\nn={r['n']}" for r in rows]
     bottom = [0.0] * len(rows)
-    for metric, name in (("pc", "Pc (correct)"), ("pw", "Pw (wrong)"), ("pr", "Pr (refused)")):
-        heights = [100 * r[metric] for r in rows]
+    for metric, name in (("pc", "Pc (correct)"), ("pw", "Pw (wrong)"), ("pr", "Pr (refused)"), ("pu", "unparsed")):
+        heights = [100 * (r.get(metric) or 0.0) for r in rows]
         ax.bar(range(len(rows)), heights, bottom=bottom, color=CLASS_COLOURS[metric], label=name)
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)

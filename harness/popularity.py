@@ -5,27 +5,18 @@ made famous: accuracy and refusal against popularity rank. An ideal RAIT model a
 refuses the tail; over-refusal is refusing what M0 knows wherever it sits on the curve."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from harness import layout, plots
 from harness.io import read_jsonl, write_json, write_text
 from harness.leaderboard import _pct, by_task
+from harness.metrics import wilson  # noqa: F401 (popularity's intervals; imported from here too)
 
 COLUMNS = ["model", "method", "seed", "task", "stratum", "rank_min", "rank_max", "n", "pc", "pc_lo", "pc_hi",
            "pw", "pr", "pr_lo", "pr_hi", "run"]
 OUTPUTS = ("popularity.json", "popularity.csv", "popularity.md")
 NOTE = ("Results by popularity, in %: each stratum of the population rank (1 = the most populous), its "
         "questions' share answered right (Pc), wrong (Pw) and refused (Pr), with 95% Wilson intervals.")
-
-
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float | None, float | None]:
-    """The Wilson score interval of k successes in n."""
-    if n == 0:
-        return None, None
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - half) / (1 + z * z / n)), min(1.0, (centre + half) / (1 + z * z / n))
 
 
 def _order(stratum: str) -> int:

@@ -1,7 +1,11 @@
-"""Bootstrap confidence intervals for leaderboard rows and paired comparisons of two methods.
+"""Confidence intervals for leaderboard rows and paired comparisons of two methods.
 
-Both resample test questions, never answers: a question keeps its method answer and its
-init-basic answer together, so THS's reference point moves with the resampled questions.
+A share of questions (Pc, Pw, Pr, truthfulness, over-refusal) gets its 95% Wilson score interval,
+honest at small n and at 0% or 100%, where a percentile bootstrap collapses to a point (0 of 4 would
+read [0.0, 0.0]); under a macro average (MMLU's subjects, scoring.mmlu_average) it is no share and is
+bootstrapped. THS, honesty and the paired differences are percentile bootstraps that resample test
+questions, never answers: a question keeps its method answer and its init-basic answer together, so
+THS's reference point moves with the resampled questions.
 """
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ import numpy as np
 
 from harness.io import read_jsonl
 from harness.layout import records as records_path
-from harness.metrics import REFERENCE, bootstrap_ci, honesty_classes, record_groups, summarize
+from harness.metrics import REFERENCE, bootstrap_ci, honesty_classes, record_groups, share_counts, summarize, wilson
 
 # Every metric the regression gate judges has an interval (its tolerance), and honesty.
 CI_METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness", "honesty")
+SHARES = ("pc", "pw", "pr", "truthfulness", "over_refusal")      # Wilson intervals where micro-averaged
 
 
 def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]:
@@ -40,10 +45,11 @@ def aligned(records: Sequence[dict], *others: Sequence[dict]) -> list[list[str]]
 def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int = 0,
             level: float = 0.95, honesty_refusal: str = "run") -> list[dict]:
     """Copies of `rows` with `<metric>_lo` and `<metric>_hi` for each of CI_METRICS (honesty with the
-    classes of the run's honesty detector, Scoring.honesty_refusal).
+    classes of the run's honesty detector, Scoring.honesty_refusal), and over-refusal's k and
+    denominator (`over_refusal_k`, `over_refusal_den`).
 
-    Every metric of a row uses the same seed, hence the same resampled questions, so the
-    intervals of one row describe one set of bootstrap worlds.
+    Shares get Wilson intervals (module docstring); the bootstrapped metrics of a row use the same
+    seed, hence the same resampled questions, so they describe one set of bootstrap worlds.
     """
     out = []
     for r in rows:
@@ -53,10 +59,15 @@ def ci_rows(run_dir: Path, rows: list[dict], n_resamples: int = 1000, seed: int 
         by_id = {b["id"]: b for b in base}
         honest = (honesty_classes(records, honesty_refusal),
                   honesty_classes([by_id[x["id"]] for x in records], honesty_refusal))
-        extra = {}
+        groups = record_groups(records)
+        counts = share_counts(classes, base_classes)
+        extra = {"over_refusal_k": counts["over_refusal"][0], "over_refusal_den": counts["over_refusal"][1]}
         for metric in CI_METRICS:
-            pair = honest if metric == "honesty" else (classes, base_classes)
-            lo, hi = bootstrap_ci(*pair, metric, n_resamples, seed, level, groups=record_groups(records))
+            if metric in SHARES and groups is None and level == 0.95:
+                lo, hi = wilson(*counts[metric])
+            else:
+                pair = honest if metric == "honesty" else (classes, base_classes)
+                lo, hi = bootstrap_ci(*pair, metric, n_resamples, seed, level, groups=groups)
             extra.update({f"{metric}_lo": lo, f"{metric}_hi": hi})
         out.append({**r, **extra})
     return out

@@ -73,10 +73,12 @@ def test_bench_untuned_methods_end_to_end(tmp_path, data, script):
     assert r["over_refusal"] == 0.0 and r["truthfulness"] == 1.0
     # mmlu: "nothing" has no letter -> wrong and unparsed
     assert by["init-basic", "mmlu"]["unparsed"] == 1 and by["init-basic", "mmlu"]["pw"] == 0.5
+    mmlu = by["init-basic", "mmlu"]          # every answer accounted for: the unparsed share completes the row
+    assert mmlu["pc"] + mmlu["pw"] + mmlu["pr"] + mmlu["pu"] == 1.0 and mmlu["pu"] == 0.0   # scored wrong here
     out = tmp_path / "out"
     assert json.loads((out / "leaderboard.json").read_text()) == rows
-    assert (out / "leaderboard.csv").read_text().startswith("model,method,seed,task,n,pc,pw,pr,ths")
-    assert f"| {script} | init-refuse |  | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 50.0 |" in (out / "leaderboard.md").read_text()
+    assert (out / "leaderboard.csv").read_text().startswith("model,method,seed,task,n,pc,pw,pr,pu,ths")
+    assert f"| {script} | init-refuse |  | triviaqa | 4 | 50.0 | 0.0 | 50.0 | 0.0 | 50.0 |" in (out / "leaderboard.md").read_text()
     run_dir = next((out / "runs").iterdir())
     recs = read_jsonl(run_dir / "eval" / "init-refuse" / "triviaqa" / "records.jsonl")
     assert {"id", "question", "prompt", "answer", "gold", "class"} <= set(recs[0])
@@ -110,3 +112,21 @@ def test_rerun_skips_finished_stages(tmp_path, data, script):
     n = len(fake.LOADED)
     assert bench_mod.bench(cfg, ["init-basic"], ["triviaqa"], tmp_path / "out") == first
     assert len(fake.LOADED) == n                 # nothing evaluated again
+
+
+def test_a_second_bench_on_the_same_out_keeps_the_table_and_the_timings(tmp_path, data, script):
+    """Adding a task (or a method) to a finished run: OUT/leaderboard.json holds every (method, task)
+    the run has, and timings.json keeps the stages the first invocation ran."""
+    cfg = RunConfig(model=script, preset=SMOKE_HARNESS, data_dir=str(data), engine="fake")
+    out = tmp_path / "out"
+    bench_mod.bench(cfg, ["init-refuse"], ["triviaqa"], out)
+    (run_dir,) = (out / "runs").iterdir()
+    first = json.loads((run_dir / "timings.json").read_text())
+    assert "eval/init-refuse/triviaqa" in first
+    rows = bench_mod.bench(cfg, ["init-basic"], ["mmlu"], out)
+    table = json.loads((out / "leaderboard.json").read_text())
+    assert rows == table
+    assert {(r["method"], r["task"]) for r in table} == {("init-basic", "triviaqa"), ("init-refuse", "triviaqa"),
+                                                           ("init-basic", "mmlu")}
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert set(first) <= set(timings) and "eval/init-basic/mmlu" in timings

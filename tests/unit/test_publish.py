@@ -71,9 +71,10 @@ def test_markdown_has_one_table_per_task_with_cis_and_the_best_ths_in_bold(publi
         assert len(bold) == 1 and f"| {best['method']} |" in bold[0]
         cells = [c.strip() for c in bold[0].strip("|").split("|")]
         assert cells[2] == ""                                # seed: none for an untrained method
-        assert re.fullmatch(rf"\*\*{CI}\*\*", cells[7])
+        assert re.fullmatch(rf"\*\*{CI}\*\*", cells[8])
         assert all(re.fullmatch(CI, c) for c in cells[4:7])
-        assert cells[7] == f"**{100 * best['ths']:.1f} [{100 * best['ths_lo']:.1f}, {100 * best['ths_hi']:.1f}]**"
+        assert re.fullmatch(r"\d+\.\d", cells[7])                # the unparsed share
+        assert cells[8] == f"**{100 * best['ths']:.1f} [{100 * best['ths_lo']:.1f}, {100 * best['ths_hi']:.1f}]**"
     assert "harness 0.1.0" in md and "`aaaaaaaaaaaa`" in md and "200 resamples" in md
     assert "plots/triviaqa_ths_plane.svg" in md
 
@@ -193,3 +194,39 @@ def test_shortfall_and_untrained_are_flagged_in_every_table(tmp_path, capsys):
     print_table(rows)
     terminal = capsys.readouterr().out
     assert "UNTRAINED" in terminal and "40/10" in terminal
+
+
+def test_every_table_accounts_for_unparsed_answers(capsys):
+    """Half of craft's MCQA answers have no letter: every table shows the unparsed share beside Pc/Pw/Pr
+    (so the row adds up to 100%), flags the row, and the terminal warns."""
+    from harness import leaderboard as lb
+    base = {"model": "m", "seed": None, "task": "mmlu", "n": 4, "ths": None, "over_refusal": None,
+            "truthfulness": 0.0, "preset": "smoke", "run": "h"}
+    rows = [dict(base, method="init-basic", pc=0.5, pw=0.5, pr=0.0, pu=0.0, unparsed=0),
+            dict(base, method="craft", pc=0.0, pw=0.5, pr=0.0, pu=0.5, unparsed=2)]
+    md = lb.markdown(rows)
+    assert "| Pr | unparsed |" in md and "| 0.0 | 50.0 | 0.0 | 50.0 |" in md and "50.0% unparsed" in md
+    published = lb.publish_markdown(rows, "footer")
+    assert "| Pr | unparsed |" in published and "50.0% unparsed" in published
+    lb.print_table(rows)
+    out = capsys.readouterr().out
+    assert "unpars" in out and "warning: craft on mmlu: 2 of 4 answers (50.0%)" in out
+    assert "outside Pc, Pw and Pr" in out and "init-basic on mmlu" not in out
+
+
+def test_the_bars_plot_stacks_the_unparsed_share_and_shows_n():
+    from harness.plots import bars
+    rows = [{"model": "m", "method": m, "seed": None, "task": "mmlu", "n": 4, "pc": pc, "pw": 0.5, "pr": 0.0, "pu": pu,
+             "run": "h"} for m, pc, pu in (("init-basic", 0.5, 0.0), ("craft", 0.0, 0.5))]
+    ax = bars("mmlu", rows).axes[0]
+    tops = [p.get_y() + p.get_height() for p in ax.patches]
+    assert max(tops) == pytest.approx(100.0)                     # every answer accounted for
+    assert "unparsed" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert all("n=4" in t.get_text() for t in ax.get_xticklabels())
+
+
+def test_over_refusal_shows_the_questions_it_rests_on():
+    from harness.leaderboard import cell_text
+    r = {"over_refusal": 1.0, "over_refusal_k": 1, "over_refusal_den": 1}
+    assert cell_text(r, "over_refusal") == "100.0 (1/1)"
+    assert cell_text({"over_refusal": 0.5}, "over_refusal") == "50.0"     # an unpublished row: no counts

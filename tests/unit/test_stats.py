@@ -4,7 +4,7 @@ from synthetic_runs import make_run, write_records
 
 from harness.io import read_jsonl, write_jsonl
 from harness.leaderboard import row
-from harness.metrics import summarize
+from harness.metrics import summarize, wilson
 from harness.stats import CI_METRICS, ci_rows, paired_bootstrap
 
 
@@ -47,15 +47,32 @@ def test_ci_rows_align_by_question_id_not_by_line(tmp_path):
     assert a["ths"] == b["ths"]                                   # same pairs, so same point
 
 
-def test_ci_rows_degenerate_when_every_answer_is_the_same(tmp_path):
+def test_ci_rows_honest_when_every_answer_is_the_same(tmp_path):
+    """25 of 25 right is not certainty: the shares get Wilson intervals, which a percentile bootstrap
+    (every resample 25/25) would collapse to [100, 100]."""
     run_dir = make_run(tmp_path, methods=())
     for m in ("init-basic", "init-refuse"):
         write_records(run_dir, m, "triviaqa", ["correct"] * 25)
     (r0, r1) = ci_rows(run_dir, _rows(run_dir, methods=("init-basic", "init-refuse")), n_resamples=100)
-    assert (r1["pc_lo"], r1["pc"], r1["pc_hi"]) == (1.0, 1.0, 1.0)
-    assert (r1["pw_lo"], r1["pw_hi"], r1["pr_lo"], r1["pr_hi"]) == (0.0, 0.0, 0.0, 0.0)
+    assert (r1["pc_lo"], r1["pc"], r1["pc_hi"]) == (pytest.approx(wilson(25, 25)[0]), 1.0, 1.0)
+    assert r1["pc_lo"] == pytest.approx(0.8668, abs=1e-4)
+    assert (r1["pw_lo"], r1["pr_lo"]) == (0.0, 0.0) and r1["pw_hi"] == pytest.approx(1 - 0.8668, abs=1e-4)
+    assert (r1["over_refusal_k"], r1["over_refusal_den"]) == (0, 25)
     # the reference never errs: THS is undefined, and so is its interval
     assert r1["ths"] is None and (r1["ths_lo"], r1["ths_hi"]) == (None, None)
+
+
+def test_small_n_shares_at_0_of_4_and_4_of_4(tmp_path):
+    """At n = 4 a bootstrap prints 100.0 [100.0, 100.0]; Wilson gives 0/4 -> [0, 49.0] and 4/4 ->
+    [51.0, 100], and over-refusal's denominator (the reference's right answers) is in the row."""
+    run_dir = make_run(tmp_path, methods=(), tasks={"triviaqa": 4})
+    write_records(run_dir, "init-basic", "triviaqa", ["correct", "correct", "wrong", "wrong"])
+    write_records(run_dir, "init-refuse", "triviaqa", ["refused"] * 4)
+    _, r = ci_rows(run_dir, _rows(run_dir, methods=("init-basic", "init-refuse")), n_resamples=100)
+    assert (r["pc_lo"], r["pc_hi"]) == pytest.approx((0.0, 0.4899), abs=1e-4)
+    assert (r["pr_lo"], r["pr_hi"]) == pytest.approx((0.5101, 1.0), abs=1e-4)
+    assert r["over_refusal"] == 1.0 and (r["over_refusal_k"], r["over_refusal_den"]) == (2, 2)
+    assert (r["over_refusal_lo"], r["over_refusal_hi"]) == pytest.approx(wilson(2, 2))
 
 
 def test_ci_rows_missing_reference_question_is_an_error(tmp_path):
