@@ -162,15 +162,30 @@ def _ls(args) -> None:
     print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in tasks().items()]
     print("task groups (--tasks):")
     [print(f"  {g:14} {','.join(expand([g]))}: {why}") for g, why in {**GROUPS, ALL: "every task"}.items()]
-    print("presets:");  [print(f"  {k:14} pool {p.open.pool_size or 'all'}/{p.choice.pool_size or 'all'}, "
-                               f"test {p.n_test or 'all'}") for k, p in PRESETS.items()]
+    print("presets:");  [print(f"  {k:14} {_pools(p)}, test {p.n_test or 'all'}") for k, p in PRESETS.items()]
     print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
     print("  (or any hub id owner/name, or a local model directory)")
     print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults after each option's help; examples kept as written."""
+def _pools(p) -> str:
+    """`pool 150/150` (OEQA/MCQA), or `pool 2400 (OEQA only)` for a preset sized for one domain."""
+    sizes = {kind: getattr(p, kind).pool_size or "all" for kind in ("open", "choice")}
+    if len(p.domains) == 2:
+        return f"pool {sizes['open']}/{sizes['choice']}"
+    kind = p.domains[0]
+    return f"pool {sizes[kind]} ({'OEQA' if kind == 'open' else 'MCQA'} only)"
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help, unless the help already says it or there is none (None, a
+    flag's False); examples kept as written."""
+
+    def _get_help_string(self, action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 BENCH_EXAMPLES = """examples:
@@ -210,7 +225,8 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", default="hf",
                    help=f"{', '.join(ENGINES)}: transformers, vLLM (GPU), or scripted answers without a model")
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"],
-                   help="inference dtype; bfloat16 also turns on bf16 autocast in SFT")
+                   help="inference dtype: bfloat16 (the default; also bf16 autocast in SFT), float32 (no "
+                        "autocast), float16 (inference only: SFT then trains in float32)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
     p.add_argument("--train-launcher", default=None,
@@ -237,7 +253,13 @@ def parser() -> argparse.ArgumentParser:
                         "questions, without loading a model")
     b.set_defaults(func=_bench)
     pl = sub.add_parser("plan", help="query a pilot sample with M0 and predict the bench: candidate sets, "
-                                     "shortfalls, degenerate comparisons, wall time", formatter_class=_Help)
+                                     "shortfalls, degenerate comparisons, wall time", formatter_class=_Help,
+                        description="Query a seeded pilot sample of each domain's pool with M0 (correctness and "
+                                    "certainty as the bench computes them), then predict every method's candidate "
+                                    "sets and shortfalls with 95% Wilson intervals, warn where comparisons would be "
+                                    "degenerate (fewer than twice the draws), and estimate the bench's wall time "
+                                    "from the pilot's measured rates on this machine.",
+                        epilog="example:\n  harness plan --methods all --tasks geo_city --preset geo-study --sample 150")
     _run_arguments(pl)
     pl.add_argument("--sample", type=int, default=64, help="pilot questions per domain (seeded)")
     pl.add_argument("--json", default=None, help="also write the plan as JSON to this file")
@@ -328,11 +350,37 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     quiet_libraries()
     try:
+        _check_paths(args)
         rc = args.func(args)               # a handler returns an exit code only when it has one
     except (ValueError, FileNotFoundError, BusyError) as err:
         print(f"harness: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = f" in {args.out}/runs/" if getattr(args, "out", None) and args.command == "bench" else ""
+        print(f"\nharness: interrupted. Every stage that finished is kept{where} (each wrote DONE last); the "
+              "stage that was running left no DONE and starts again. Run the same command to resume.",
+              file=sys.stderr)
+        return 130
     return rc or 0
+
+
+# Input files each command reads, by argument; checked before any work so the error names the option.
+_INPUTS = ("knowledge", "data", "baseline_in")
+
+
+def _check_paths(args) -> None:
+    """--out must be a directory that can be created; a command's input files must exist."""
+    for name in _INPUTS:
+        path = getattr(args, name, None)
+        if isinstance(path, str) and not Path(path).is_file():
+            raise ValueError(f"--{name.replace('_', '-')} {path}: no such file")
+    out = getattr(args, "out", None)
+    if isinstance(out, str) and args.command in ("bench", "construct", "train"):
+        folder = Path(out).parent if args.command == "construct" else Path(out)     # construct writes a file
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ValueError(f"--out {out}: cannot create {folder} ({err.strerror}); give a writable path") from None
 
 
 if __name__ == "__main__":

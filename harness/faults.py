@@ -6,7 +6,8 @@
     HARNESS_FAILPOINT=stage-done:open/query_m0  # after a stage's outputs, before its DONE
 
 The kill is a real SIGKILL (no cleanup, no atexit, no flushing), so the resume tests see exactly what
-a killed run leaves behind. Without the variable a failpoint costs one dictionary lookup.
+a killed run leaves behind; with HARNESS_FAILSIGNAL=INT it is a real SIGINT instead (a Ctrl-C at that
+point). Without the variable a failpoint costs one dictionary lookup.
 """
 from __future__ import annotations
 
@@ -26,4 +27,4 @@ def failpoint(name: str) -> None:
         return
     _hits[name] += 1
     if _hits[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGINT if os.environ.get("HARNESS_FAILSIGNAL") == "INT" else signal.SIGKILL)

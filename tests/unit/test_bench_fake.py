@@ -130,3 +130,23 @@ def test_a_second_bench_on_the_same_out_keeps_the_table_and_the_timings(tmp_path
                                                            ("init-basic", "mmlu")}
     timings = json.loads((run_dir / "timings.json").read_text())
     assert set(first) <= set(timings) and "eval/init-basic/mmlu" in timings
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_resume(tmp_path, data, script):
+    """A real SIGINT (a failpoint sends it right after a stage's DONE) ends the run with exit code 130,
+    one message and no traceback; the same command then resumes and finishes."""
+    import os
+    import subprocess
+    import sys
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "harness.cli", "bench", "--engine", "fake", "--model", script, "--methods",
+           "init-refuse", "--tasks", "triviaqa", "--preset", "tiny", "--data-dir", str(data), "--out", str(out)]
+    env = {**os.environ, "HARNESS_FAILPOINT": "stage-done:tests/triviaqa", "HARNESS_FAILSIGNAL": "INT"}
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 130, first.stderr[-2000:]
+    assert "interrupted" in first.stderr and "Run the same command to resume" in first.stderr
+    assert "Traceback" not in first.stderr and "KeyboardInterrupt" not in first.stderr
+    env.pop("HARNESS_FAILPOINT")
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / "leaderboard.json").exists()

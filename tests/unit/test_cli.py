@@ -49,3 +49,32 @@ def test_construct_missing_column_is_a_clear_error(tmp_path, capsys):
     assert main(["construct", "--method", "rait", "--knowledge", str(tmp_path / "k.jsonl"),
                  "--n-van", "1", "--n-idk", "1", "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "certainty" in capsys.readouterr().err
+
+
+def test_paths_are_checked_first_and_named(tmp_path, capsys):
+    """A missing input file or an --out that cannot be created names the option, not a raw [Errno 2]."""
+    assert main(["construct", "--method", "craft", "--knowledge", str(tmp_path / "missing.jsonl"), "--n-van", "1",
+                 "--n-idk", "1", "--out", str(tmp_path / "sel.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "--knowledge" in err and "no such file" in err and "Errno" not in err
+    assert main(["bench", "--engine", "fake", "--methods", "init-refuse", "--out", "/proc/nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--out /proc/nope: cannot create" in err and "Errno" not in err
+
+
+def test_help_gives_each_default_once(capsys):
+    import pytest
+    for command in ("bench", "plan"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        import re
+        text = " ".join(capsys.readouterr().out.split())
+        assert "(default: None)" not in text and not re.search(r"\(default:[^)]*\) \(default:", text)
+        assert "(default: smoke)" in text and "float16" in text
+    assert "pilot sample" in text                                    # plan has a description
+
+
+def test_ls_says_which_domain_a_preset_was_sized_for(capsys):
+    assert main(["ls"]) == 0
+    out = capsys.readouterr().out
+    assert "study          pool 2400 (OEQA only)" in out and "smoke          pool 150/150" in out
