@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export HARNESS_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup bench bench-geo test test-unit model leaderboard study study-publish study-plan baseline clean
+.PHONY: setup bench bench-geo test test-unit model leaderboard study study-publish publish-study study-plan study-geo study-geo-plan baseline baseline-spread clean
 
 setup: $(STAMP)
 
@@ -39,7 +39,8 @@ bench: model
 	$(VENV)/bin/harness bench --methods $(METHODS) --tasks $(TASKS) --preset $(PRESET) --out $(OUT)
 
 # CRaFT and RAIT on the popularity-graded geo task, which SmolLM2-135M half-knows (~7 minutes): the
-# candidate second leg of the CI gate, not yet in .ci/run (README "CI and the regression gate").
+# CI gate's second leg (.ci/run), gated in both directions with its training sets (README "CI and the
+# regression gate").
 GEO_OUT ?= results/geo
 bench-geo: model
 	$(VENV)/bin/harness bench --methods craft,rait --tasks geo_city --preset geo-ci --out $(GEO_OUT)
@@ -84,7 +85,10 @@ study: model
 	  echo "$(STUDY) is up to date (no stage ran and no code changed since it was published)"; \
 	else $(MAKE) --no-print-directory study-publish; fi
 
-study-publish:
+study-publish: publish-study
+
+# Publishes STUDY_RUN into STUDY (both overridable: study-geo uses it too).
+publish-study:
 	$(VENV)/bin/harness leaderboard publish $(STUDY_RUN)/runs/* --out $(STUDY)
 	$(VENV)/bin/harness leaderboard analyse $(STUDY_RUN)/runs/* --published $(STUDY)
 	rm -rf $(STUDY)/records $(STUDY)/knowledge && mkdir -p $(STUDY)/records $(STUDY)/knowledge
@@ -96,15 +100,49 @@ study-publish:
 	  cp $$d/manifest.json $(STUDY)/knowledge/$$m.manifest.json; done
 	touch $(STUDY)/leaderboard.json
 
+# The geo study (leaderboards/geo/): all fifteen methods on geo_city (in-domain) and geo_capital,
+# geo_continent (out of domain), OEQA only (geo_city_mc is at chance for SmolLM2-135M: `make
+# study-geo-plan`); CRaFT and its baselines at training seeds 0, 1 and 2 in the same run directory
+# (seed 0's stages are reused); published with paired comparisons, the analysis page, the popularity
+# plots, and the records, knowledge tables and selections. Resumes.
+GEO_STUDY      := leaderboards/geo
+GEO_STUDY_RUN  := results/geo-study-run
+GEO_STUDY_TASKS := geo_city,geo_capital,geo_continent
+study-geo: model
+	$(VENV)/bin/harness bench --methods all --tasks $(GEO_STUDY_TASKS) --preset geo-study --out $(GEO_STUDY_RUN)
+	$(VENV)/bin/harness bench --methods rait,corcer-rait,craft-wo-cer,craft --seeds 0,1,2 --tasks $(GEO_STUDY_TASKS) --preset geo-study --out $(GEO_STUDY_RUN)
+	$(MAKE) --no-print-directory publish-study STUDY=$(GEO_STUDY) STUDY_RUN=$(GEO_STUDY_RUN)
+
+study-geo-plan: model
+	$(VENV)/bin/harness plan --methods all --tasks $(GEO_STUDY_TASKS),geo_city_mc --preset geo-study --sample 494
+
 # What `harness plan` predicts for the study (the figures written in harness/config.py's study preset).
 study-plan: model
 	$(VENV)/bin/harness plan --methods $(STUDY_METHODS) --tasks triviaqa,nq --preset study --sample 300
 
-# The CI regression baseline: the smoke bench of `make bench`, with bootstrap CI half-widths as tolerances.
+# The CI regression baseline: both legs of .ci/run (the smoke bench of `make bench`, the geo leg of
+# `make bench-geo`) published with their 95% intervals, and the geo leg's training sets; the measured
+# spreads already in ci/baseline.json are kept (`make baseline-spread` measures them anew).
+GEO_CI := results/ci-geo
 baseline: model
 	$(VENV)/bin/harness bench --methods $(METHODS) --tasks $(TASKS) --preset smoke --out results/ci
 	$(VENV)/bin/harness leaderboard publish results/ci/runs/* --out results/ci/published
-	$(VENV)/bin/harness regress --baseline ci/baseline.json --results results/ci/published/leaderboard.json --update
+	$(MAKE) --no-print-directory bench-geo GEO_OUT=$(GEO_CI)
+	$(VENV)/bin/harness leaderboard publish $(GEO_CI)/runs/* --out $(GEO_CI)/published
+	$(VENV)/bin/harness regress --baseline ci/baseline.json --update --results results/ci/published/leaderboard.json \
+	  $(GEO_CI)/published/leaderboard.json $(GEO_CI)/training_sets.json
+
+# The variation behind the geo leg's tolerances (~20 minutes after `make baseline`): the same leg at
+# training seeds 1 and 2 (its knowledge and training sets reused), and the whole leg on float32
+# kernels (a larger change than another CPU's bf16 rounding); each metric's largest distance from
+# the baseline becomes its spread.
+baseline-spread: model
+	$(VENV)/bin/harness bench --methods craft,rait --seeds 1,2 --tasks geo_city --preset geo-ci --out $(GEO_CI)
+	cp $(GEO_CI)/leaderboard.json $(GEO_CI)/seeds.json
+	$(VENV)/bin/harness bench --methods craft,rait --tasks geo_city --preset geo-ci --dtype float32 --out $(GEO_CI)-fp32
+	$(VENV)/bin/harness regress --baseline ci/baseline.json --update --results results/ci/published/leaderboard.json \
+	  $(GEO_CI)/published/leaderboard.json $(GEO_CI)/training_sets.json \
+	  --variation $(GEO_CI)/seeds.json $(GEO_CI)-fp32/leaderboard.json $(GEO_CI)-fp32/training_sets.json
 
 clean:
 	rm -rf $(OUT)
