@@ -1,5 +1,6 @@
-"""Each task runs with lm-eval alone, offline, from a local data file: the README's recipe, verbatim
-in spirit (a YAML that includes ours and points at JSONL), through the `lm_eval` command."""
+"""Each task runs with lm-eval alone, offline, from a local data file: the recipe of docs/scoring.md
+("With lm-eval alone"), verbatim in spirit (a YAML that includes ours and points at JSONL), through
+the `lm_eval` command."""
 import json
 import subprocess
 import sys

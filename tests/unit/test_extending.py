@@ -1,4 +1,4 @@
-"""The README's "Extending" recipes work as written: its example method file runs through the
+"""The "Extending" recipes (docs/extending.md) work as written: its example method file runs through the
 registry's path, and a task folder with the documented metadata becomes a task and a dataset."""
 import re
 import shutil
@@ -8,7 +8,7 @@ from pathlib import Path
 from harness import construct as c
 from harness.tasks import TASKS_DIR, registry
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
 
 
 def readme_block(heading: str, lang: str, index: int = 0) -> str:
