@@ -283,12 +283,14 @@ PRESETS["geo-ci"] = replace(_GEO_CI, open=replace(_GEO_CI.open, n_samples=5, sft
 
 # The geo study (`make study-geo`, leaderboards/geo/): OEQA on the whole geo_city training split (494
 # cities; MCQA is left out: the pilot finds ~1% of geo_city_mc known, so every method's vanilla set
-# would be a shortfall), 2:1 vanilla:idk at 40/20 (`harness plan --sample 494`: ~25% known -> ~120
-# vanilla candidates; CRaFT's falling-flow idk candidates were 35 of a 300-city pool on the geo-ci
-# run, so ~55 here), 5 samples, 2 epochs (3 epochs at 1:1 taught the geo-ci leg to refuse ~85% of the
-# test); every test city and country.
-_GEO_STUDY = _geo(PRESETS["smoke"], "geo-study", pool=494, n_van=40, n_idk=20, n_test=250)
-PRESETS["geo-study"] = replace(_GEO_STUDY, open=replace(_GEO_STUDY.open, n_samples=5), domains=("open",))
+# would be a shortfall), 2:1 vanilla:idk at 30/15, 3 samples, 2 epochs (3 epochs at 1:1 taught the
+# geo-ci leg to refuse ~85% of the test), every test city and country. Sized by the tightest rule:
+# Idk-SFT/DPO keep a question only if every sample is right; at 5 samples that was 37 of 494 (a
+# first run at 40/20 fell 3 short), at 3 samples ~70 (estimated from those 5-sample answers), so
+# N_van = 30; CRaFT's falling-flow idk candidates come from the ~108 questions at mu = 1/3 (about
+# half fall), so N_idk = 15 (`make study-geo-plan`).
+_GEO_STUDY = _geo(PRESETS["smoke"], "geo-study", pool=494, n_van=30, n_idk=15, n_test=250)
+PRESETS["geo-study"] = replace(_GEO_STUDY, open=replace(_GEO_STUDY.open, n_samples=3), domains=("open",))
 
 
 @dataclass(frozen=True)

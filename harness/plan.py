@@ -89,8 +89,7 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
             asked = {"vanilla": d.n_van, "idk": d.n_idk}
         note = ""
         if table == "answers":
-            note = ("split by M0's greedy answer or its right samples, not by the thresholds: the correctness sets "
-                    "stand in for it here")
+            cand, note = _answers_candidates(m, rows, d, n, pool, cand)
         if table == "flow":
             cand["idk"] = flow_bound["expected"]
             note = ("idk: at most the idk candidates that can fall under rehearsal (mu > 0), "
@@ -108,6 +107,28 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
                 warn(f"{m}: ~{cand[k]} {k} candidates for {asked[k]} drawn (fewer than twice): certainty ranking "
                      f"and random draw pick nearly the same questions, so methods that differ only there coincide")
     return report
+
+
+def _answers_candidates(m: str, rows: list[dict], d, n: int, pool: int, fallback: dict) -> tuple[dict, str]:
+    """The candidate sets of a method that splits by M0's answers, from its own `select` on the pilot:
+    each row's right samples are its mu times the sample count (their order does not change the split),
+    and its greedy answer, which the pilot does not generate, stands in as right iff mu >= 0.5. Open
+    domain only (the MCQA pilot has no samples); elsewhere the correctness sets stand in."""
+    if d.n_samples < 1 or any("samples" not in r for r in rows):
+        return fallback, ("split by M0's greedy answer or its right samples: the correctness sets stand in "
+                          "for it here")
+    table = [{**r, "sample_correct": [i < round(r["correctness"] * len(r["samples"])) for i in range(len(r["samples"]))],
+              "greedy_correct": int(r["correctness"] >= 0.5), "greedy": r["samples"][0] if r["samples"] else "",
+              "gold": r.get("gold", "")} for r in rows]
+    try:
+        sel = method(m).select(table, construct.params(d), random.Random(0))
+    except (KeyError, TypeError, ValueError, IndexError):
+        return fallback, ("split by M0's greedy answer or its right samples: the correctness sets stand in "
+                          "for it here")
+    cand = {"vanilla": expected(sel.n_van_candidates, n, pool)["expected"],
+            "idk": expected(sel.n_idk_candidates, n, pool)["expected"]}
+    return cand, ("the method's own split on the pilot's samples (its greedy answer stands in as right iff "
+                  "mu >= 0.5)")
 
 
 def _pilot_items(cfg: RunConfig, kind: str, sample: int) -> tuple[list[dict], int]:

@@ -75,3 +75,17 @@ def test_the_flow_methods_idk_set_is_bounded_by_the_questions_that_can_fall():
     assert any("craft: ~20 idk candidates for 12 drawn (fewer than twice)" in w for w in r["warnings"])
     kept = analyse(table, replace(OPEN, n_idk=12, keep_zero_flow=True), 100, ["craft"], "open")
     assert kept["methods"]["craft"]["candidates"]["idk"] == 70      # the MCQA code keeps d_mu == 0 too
+
+
+def test_the_idk_family_is_planned_with_its_own_split():
+    """Idk-SFT keeps a question only if every sample is right: on a pilot of 10 with mu 1.0, 0.75, 0.75,
+    0.75 and 0 x 6, the correctness sets give 4 vanilla candidates per 10, Idk's own rule 1 (a geo study
+    at 40 drawn fell 3 short where the old stand-in predicted none)."""
+    table = [{**r, "samples": ["a"] * 4} for r in rows([1.0, 0.75, 0.75, 0.75] + [0.0] * 6)]
+    r = analyse(table, replace(OPEN, n_van=6), 100, ["rait", "idk-sft", "honesty-absolute"], "open")
+    assert r["methods"]["rait"]["candidates"] == {"vanilla": 40, "idk": 60}
+    assert r["methods"]["idk-sft"]["candidates"] == {"vanilla": 10, "idk": 90}
+    assert "own split" in r["methods"]["idk-sft"]["note"]
+    assert r["methods"]["honesty-absolute"]["candidates"]["vanilla"] == 40       # any right sample
+    assert any(w.startswith("idk-sft: ~10 vanilla candidates for 6 drawn") for w in r["warnings"])
+    assert not any(w.startswith("rait:") for w in r["warnings"])
