@@ -80,16 +80,24 @@ def ths_plane(task: str, rows: list[dict]):
             colour = "0.5" if len(groups) == 1 else f"C{groups.index((ref['model'], ref['run'])) % 10}"
             ax.plot([0, pc0 * scale], [0, pw0 * scale], linestyle="--", color=colour, linewidth=1,
                     label=f"THS = 0 ({label(ref, rows)})")
+    seen: dict[tuple, list[str]] = {}          # methods already drawn at a point
     for i, r in enumerate(rows):
         x, y = 100 * r["pc"], 100 * r["pw"]
         g, m = groups.index((r["model"], r["run"])), methods.index(r["method"])
         colour, marker = ((f"C{i % 10}", _MARKERS[(i // 10) % len(_MARKERS)]) if len(groups) == 1
                           else (f"C{g % 10}", _MARKERS[m % len(_MARKERS)]))
-        # An untrained or short method is drawn hollow and says so in the legend.
+        # An untrained or short method is drawn hollow and says so in the legend; a method at the point
+        # of one already drawn gets a larger hollow ring around it and says whose point it shares.
         flags = flags_text(r, short=True)
+        under = seen.setdefault((round(x, 6), round(y, 6)), [])
+        note = [flags] if flags else []
+        if under:
+            note.append(f"same point as {', '.join(under)}")
         ax.errorbar(x, y, xerr=_err(r, "pc"), yerr=_err(r, "pw"), fmt=marker, color=colour,
-                    capsize=3, markersize=5, markerfacecolor="none" if flags else colour,
-                    label=label(r, rows) + (f" ({flags})" if flags else ""))
+                    capsize=3, markersize=5 + 4 * len(under),
+                    markerfacecolor="none" if flags or under else colour,
+                    label=label(r, rows) + (f" ({'; '.join(note)})" if note else ""))
+        under.append(label(r, rows))
     ax.set(xlim=(x_min, x_max), ylim=(y_min, y_max), xlabel="Pc: correct (%)", ylabel="Pw: wrong (%)",
            title=f"{task}: THS plane (95% CI whiskers; zoomed to the data)")
     ax.grid(True, linewidth=0.3)

@@ -223,10 +223,12 @@ def footer(dirs: list[Path], n_resamples: int, seed: int) -> list[str]:
 # ---------------------------------------------------------------- index.html
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
-th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: right; }
-th { cursor: pointer; background: #f3f3f3; user-select: none; white-space: nowrap; }
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: min(86rem, calc(100% - 1.5rem)); color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.8rem; }
+th, td { padding: 0.2rem 0.3rem; border-bottom: 1px solid #ddd; text-align: right; }
+td { white-space: nowrap; }
+td .ci { color: #666; font-size: 0.8em; }
+th { cursor: pointer; background: #f3f3f3; user-select: none; vertical-align: bottom; }
 th[aria-sort=ascending]::after { content: " \\25B2"; }
 th[aria-sort=descending]::after { content: " \\25BC"; }
 td.text, th.text { text-align: left; }
@@ -273,6 +275,9 @@ def _cell(r: dict, key: str, best: bool) -> str:
     cls = "text" if key in _TEXT_KEYS else ("best" if best else "")
     attr = f' class="{cls}"' if cls else ""
     text = html.escape(cell_text(r, key))
+    if text.endswith("]") and " [" in text:       # an interval: the point, and under it the interval
+        point, interval = text.split(" [", 1)
+        text = f'{point}<br><span class="ci">[{interval}</span>'
     return f'<td{attr} data-sort="{html.escape(sort)}">{f"<strong>{text}</strong>" if best else text}</td>'
 
 

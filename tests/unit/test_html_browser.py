@@ -125,3 +125,27 @@ def test_undefined_values_stay_last_and_numbers_sort_numerically(page):
             "clicks": [1, 1], "report": 0}
     up, down = _sort(script, spec)["out"]
     assert up["order"] == ["d", "c", "a", "b"] and down["order"] == ["a", "c", "d", "b"]
+
+
+def test_the_leaderboard_fits_a_1400_px_window(page, tmp_path):
+    """Every column of the main table (AP, shortfall, flags included) is visible at 1,400 px without
+    horizontal scrolling, and no interval wraps onto a third line."""
+    index, _ = page
+    probe = tmp_path / "probe.html"
+    probe.write_text(index.read_text().replace("</body>", """<script>
+const boards = [...document.querySelectorAll('table.leaderboard')];
+const right = Math.max(...boards.map(t => t.getBoundingClientRect().right));
+const cells = [...document.querySelectorAll('table.leaderboard td')];
+const lines = Math.max(...cells.map(td => Math.floor((td.getBoundingClientRect().height - 8) /
+                                                    (1.15 * parseFloat(getComputedStyle(td).fontSize)))));
+document.body.setAttribute('data-probe', JSON.stringify({right: right, width: window.innerWidth, lines: lines}));
+</script></body>"""))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+             "--window-size=1400,1000"]
+    dom = subprocess.run([_chromium(), *flags, "--dump-dom", probe.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout
+    found = re.search(r"data-probe=\"([^\"]+)\"", dom)
+    assert found, dom[-2000:]
+    probe_values = json.loads(found.group(1).replace("&quot;", '"'))
+    assert probe_values["right"] <= probe_values["width"], probe_values
+    assert probe_values["lines"] <= 2, probe_values

@@ -209,6 +209,20 @@ def test_the_ths_plane_zooms_to_the_data_and_names_methods_in_a_legend():
     assert not ax.texts                                                  # no labels on the points to collide
 
 
+def test_a_method_at_another_methods_point_is_not_hidden():
+    """Four methods with the same (Pc, Pw): each later one is a larger hollow ring and its legend entry
+    says whose point it shares."""
+    from harness.plots import ths_plane
+    rows = [{"model": "m", "run": "r", "method": meth, "pc": pc, "pw": pw}
+            for meth, pc, pw in (("init-basic", 0.5, 0.5), ("idk-sft", 0.46, 0.54), ("init-refuse", 0.46, 0.54),
+                                 ("rait", 0.2, 0.5))]
+    ax = ths_plane("geo_city", rows).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "init-refuse (same point as idk-sft)" in legend and "idk-sft" in legend and "rait" in legend
+    sizes = {c.get_label(): c.lines[0].get_markersize() for c in ax.containers}
+    assert len(sizes) == 4 and sizes["init-refuse (same point as idk-sft)"] > sizes["idk-sft"] == sizes["rait"]
+
+
 def test_an_unreadable_task_yaml_names_its_file(tmp_path):
     import shutil
     from harness.tasks import TASKS_DIR, registry
@@ -232,6 +246,7 @@ def test_the_ths_plane_shows_edge_points_whole_and_flags_an_untrained_method():
     ax = ths_plane("triviaqa", rows).axes[0]
     assert ax.get_xlim()[0] < 0 and ax.get_ylim()[1] > 100             # (0, 100) is inside the frame
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "craft (UNTRAINED)" in legend and "rait (short)" in legend and "init-basic" in legend
+    craft, rait = "craft (UNTRAINED; same point as init-basic)", "rait (short; same point as init-basic, craft)"
+    assert craft in legend and rait in legend and "init-basic" in legend
     faces = {c.get_label(): c.lines[0].get_markerfacecolor() for c in ax.containers}
-    assert faces["craft (UNTRAINED)"] == "none" and faces["init-basic"] != "none"     # flagged: hollow
+    assert faces[craft] == "none" and faces["init-basic"] != "none"     # flagged: hollow
