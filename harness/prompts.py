@@ -164,8 +164,13 @@ def resolved_style(tokenizer, style: str = "auto") -> str:
 
 def completion(messages: list[dict]) -> str:
     """A base model's prompt: each user turn as `Question: ...` and each assistant turn as its
-    `Answer: ...`, ending with an open `Answer:`."""
-    parts = [f"Question: {m['content']}\nAnswer:" if m["role"] == "user" else f" {m['content']}\n\n"
+    `Answer: ...`, ending with an open `Answer:`. A user turn that already ends with its own `Answer:`
+    cue (the MCQA prompts, the 3-shot query) is kept as it is: wrapping it gave `Answer: \nAnswer:`,
+    and a base model answered `Answer:` to every MMLU question."""
+    def user(text: str) -> str:
+        body = text.rstrip()
+        return body if body.endswith("Answer:") else f"Question: {text}\nAnswer:"
+    parts = [user(m["content"]) if m["role"] == "user" else f" {m['content']}\n\n"
              for m in messages if m["role"] in ("user", "assistant")]
     return "".join(parts)
 

@@ -30,3 +30,15 @@ def test_fewshot_prompts_end_with_the_open_question():
     assert "Harry Truman" in p
     c = choice_fewshot("BODY\nAnswer:", [("S1\nAnswer:", "B"), ("S2\nAnswer:", "D")])
     assert c == "S1\nAnswer: B\n\nS2\nAnswer: D\n\nBODY\nAnswer:"
+
+
+def test_a_base_models_mcqa_prompt_has_one_answer_cue():
+    """The completion form of a prompt that ends with its own `Answer:` (MMLU, the 3-shot query) keeps
+    it as it is: wrapped, it read `Answer: \\nAnswer:` and a base model answered `Answer:` every time."""
+    from harness.prompts import code_choice_text, completion, open_fewshot
+    mcqa = code_choice_text("Which?", ["a", "b", "c", "d"], "geo", "basic")
+    text = completion([{"role": "user", "content": mcqa}])
+    assert text.count("Answer:") == 1 and text.endswith("Answer:") and not text.startswith("Question: The following")
+    shots = completion([{"role": "user", "content": open_fewshot("Who?")}])
+    assert shots.count("Question: Question:") == 0 and shots.endswith("Answer:")
+    assert completion([{"role": "user", "content": "Who wrote Hamlet?"}]) == "Question: Who wrote Hamlet?\nAnswer:"
