@@ -149,6 +149,12 @@ def _regress(args) -> int:
     return 1 if report.failed else 0
 
 
+def _model_add(args) -> None:
+    from harness.models import add_model
+    path = add_model(args.name, gguf=args.gguf, source=args.source)
+    print(f"model {args.name}: {path}; use it as --model {args.name} (harness ls lists it)")
+
+
 def _ls(args) -> None:
     from harness.config import PRESETS
     from harness.engines.registry import ENGINES
@@ -164,6 +170,8 @@ def _ls(args) -> None:
     [print(f"  {g:14} {','.join(expand([g]))}: {why}") for g, why in {**GROUPS, ALL: "every task"}.items()]
     print("presets:");  [print(f"  {k:14} {_pools(p)}, test {p.n_test or 'all'}") for k, p in PRESETS.items()]
     print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
+    from harness.models import local_models
+    [print(f"  {k:14} {path} (harness model add)") for k, path in local_models().items()]
     print("  (or any hub id owner/name, or a local model directory)")
     print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
 
@@ -327,6 +335,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--start-model", default=None, help="DPO starts from this full model directory")
     t.set_defaults(func=_train)
     sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
+    mo = sub.add_parser("model", help="bring your own model: a local alias for --model")
+    mo_sub = mo.add_subparsers(dest="model_command", required=True)
+    add = mo_sub.add_parser("add", help="make NAME usable as --model NAME", formatter_class=_Help,
+                            description="A GGUF is dequantized once into a transformers directory under "
+                                        "$HARNESS_CACHE/local-models/NAME (as the default model is made); a "
+                                        "directory with config.json and a tokenizer is pointed to as it is.",
+                            epilog="examples:\n  harness model add gemma-270m --gguf ~/models/gemma-3-270m.Q8_0.gguf\n"
+                                   "  harness model add my-7b --from /data/checkpoints/my-7b\n"
+                                   "  harness bench --model gemma-270m --prompt-style completion")
+    add.add_argument("name", help="the alias: letters, digits, '.', '_', '-'")
+    add.add_argument("--gguf", default=None, help="a .gguf file")
+    add.add_argument("--from", dest="source", default=None, help="a model directory (config.json, tokenizer)")
+    add.set_defaults(func=_model_add)
     return p
 
 

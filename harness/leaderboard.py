@@ -12,7 +12,7 @@ from harness.metrics import honesty_classes, honesty_metrics, record_groups, sum
 # effective reliability).
 COLUMNS = ["model", "method", "seed", "task", "n", "pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness",
            "refusal_precision", "prudence", "honesty", "reliable_accuracy", "effective_reliability",
-           "ap", "unparsed", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
+           "ap", "unparsed", "empty", "shortfall_van", "shortfall_idk", "untrained", "preset", "run"]
 PERCENT = ["pc", "pw", "pr", "pu", "ths", "over_refusal", "truthfulness", "refusal_precision", "prudence", "honesty",
            "reliable_accuracy", "effective_reliability", "ap"]
 
@@ -33,7 +33,8 @@ def row(run_dir: Path, model: str, preset: str, label: str, task: str, kind: str
     if detector != "run":
         metrics |= honesty_metrics(honesty_classes(records, detector), honesty_classes(base, detector))
     out = {"model": model, "method": label, "task": task, **metrics,
-           "unparsed": sum(bool(r.get("unparsed")) for r in records), "preset": preset, "run": run_dir.name,
+           "unparsed": sum(bool(r.get("unparsed")) for r in records),
+           "empty": sum(not str(r.get("answer") or "").strip() for r in records), "preset": preset, "run": run_dir.name,
            **training(run_dir, label, kind)}
     ap = run_dir / layout.confidence(label, task) / layout.AP
     if ap.exists():                        # R-Tuning's AP (r-tuning-unsure)
@@ -73,6 +74,7 @@ def shortfall_text(r: dict) -> str:
 # a letter) is flagged and warned about: they are outside Pc, Pw and Pr (the unparsed column) or, where
 # the scoring says so, counted wrong.
 UNPARSED_WARN = 0.2
+EMPTY_WARN = 0.5           # most answers empty: the terminal warns
 
 
 def _unparsed_share(r: dict) -> float:
@@ -95,7 +97,10 @@ def unparsed_warnings(rows: list[dict]) -> list[str]:
     return [f"{r['method']} on {r['task']}: {r['unparsed']} of {r['n']} answers ({_pct(_unparsed_share(r))}%) "
             "have nothing the scorer can read; "
             + ("they are outside Pc, Pw and Pr (the unparsed column)" if r.get("pu") else "they are counted wrong")
-            for r in rows if _unparsed_share(r) >= UNPARSED_WARN]
+            for r in rows if _unparsed_share(r) >= UNPARSED_WARN] + [
+        f"{r['method']} on {r['task']}: {r['empty']} of {r['n']} answers are empty; a model that says nothing "
+        "to this prompt may need another --prompt-style (completion for a base model)"
+        for r in rows if r.get("n") and (r.get("empty") or 0) / r["n"] >= EMPTY_WARN]
 
 
 def _pct(v) -> str:

@@ -35,6 +35,8 @@ def resolve(name: str) -> str:
     """Return a hub id or a local directory that `from_pretrained` accepts."""
     if name in MODELS:
         return _resolve_alias(name, MODELS[name])
+    if name in local_models():
+        return str(local_models()[name])
     path = Path(name).expanduser()
     if path.is_dir():
         return str(check_directory(path.resolve()))
@@ -104,3 +106,49 @@ def _dequantize(gguf: Path, target: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (Path(tmp) / "DONE").write_text(gguf.name + "\n")
+
+
+# ---------------------------------------------------------------- your own models (`harness model add`)
+
+SOURCE = "SOURCE"          # a local alias made --from a directory: the path it points to
+
+
+def _local_root() -> Path:
+    return cache_dir() / "local-models"
+
+
+def local_models() -> dict[str, Path]:
+    """Aliases made by `harness model add`: name -> the model directory (under HARNESS_CACHE)."""
+    root = _local_root()
+    out = {}
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if (d / "DONE").exists():
+            out[d.name] = Path((d / SOURCE).read_text().strip()) if (d / SOURCE).exists() else d
+    return out
+
+
+def add_model(name: str, gguf: str | None = None, source: str | None = None) -> Path:
+    """A local alias: `gguf` dequantized once into a transformers directory (as the default model is
+    made), or `source`, an existing model directory, pointed to. Returns the model directory."""
+    import re
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name or ""):
+        raise ValueError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (it becomes --model NAME)")
+    if name in MODELS:
+        raise ValueError(f"model name {name!r} is a built-in alias; choose another")
+    if (gguf is None) == (source is None):
+        raise ValueError("give exactly one of --gguf FILE or --from DIR")
+    target = _local_root() / name
+    if (target / "DONE").exists():
+        raise ValueError(f"model {name!r} already exists ({target}); remove that directory to replace it")
+    if gguf is not None:
+        path = Path(gguf).expanduser().resolve()
+        if not path.is_file() or path.suffix != ".gguf":
+            raise ValueError(f"--gguf {gguf}: not a .gguf file")
+        _dequantize(path, target)
+        return target
+    directory = check_directory(Path(source).expanduser().resolve())
+    from harness.io import atomic_dir
+    with atomic_dir(target) as tmp:
+        (Path(tmp) / SOURCE).write_text(f"{directory}\n")
+        (Path(tmp) / "DONE").write_text("from a directory\n")
+    return directory

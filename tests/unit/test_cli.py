@@ -78,3 +78,20 @@ def test_ls_says_which_domain_a_preset_was_sized_for(capsys):
     assert main(["ls"]) == 0
     out = capsys.readouterr().out
     assert "study          pool 2400 (OEQA only)" in out and "smoke          pool 150/150" in out
+
+
+def test_model_add_from_a_directory_makes_an_alias(tmp_path, monkeypatch, capsys):
+    from harness.models import resolve
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")
+    assert main(["model", "add", "mine", "--from", str(model)]) == 0
+    assert resolve("mine") == str(model.resolve())
+    assert main(["ls"]) == 0 and "mine" in capsys.readouterr().out
+    assert main(["model", "add", "mine", "--from", str(model)]) == 2               # exists
+    assert main(["model", "add", "bad name", "--from", str(model)]) == 2
+    assert main(["model", "add", "empty", "--from", str(tmp_path)]) == 2           # no config.json
+    assert "no config.json" in capsys.readouterr().err
+    assert main(["model", "add", "g", "--gguf", str(model / "config.json")]) == 2  # not a .gguf

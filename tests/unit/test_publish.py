@@ -212,6 +212,8 @@ def test_every_table_accounts_for_unparsed_answers(capsys):
     out = capsys.readouterr().out
     assert "unpars" in out and "warning: craft on mmlu: 2 of 4 answers (50.0%)" in out
     assert "outside Pc, Pw and Pr" in out and "init-basic on mmlu" not in out
+    lb.print_table([dict(rows[0], empty=3)])
+    assert "3 of 4 answers are empty" in capsys.readouterr().out
 
 
 def test_the_bars_plot_stacks_the_unparsed_share_and_shows_n():
