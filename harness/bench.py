@@ -1,12 +1,14 @@
 """`harness bench`: the stages of every asked method on every asked task, then the leaderboard."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from harness import layout, pipeline, popularity, side_effects, trainsets
 from harness.config import RunConfig
-from harness.evaluate import is_side, task_info
+from harness.cost import Work
+from harness.evaluate import answer_limit, is_side, task_info
 from harness.io import read_json, write_json
 from harness.engines.registry import check_engine, engine_entry
 from harness.leaderboard import print_table, row, write
@@ -193,6 +195,9 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     busy = busy_warning()
     if busy:
         console.print(f"[yellow]warning: {busy}[/yellow]")
+    slow = cpu_warning(cfg, methods, tasks, out)
+    if slow:
+        console.print(f"[yellow]warning: {slow}[/yellow]")
     meta = {"prompt_style": style, **({"model_name": cfg.model_name} if cfg.model_name else {}),
             **generated_data(cfg, methods, tasks)}
     run_dir = prepare_run_dir(cfg, out, meta)
@@ -288,7 +293,7 @@ def _mean_tokens(items: list[dict]) -> float:
     return sum(len(t) for t in texts) / max(1, len(texts)) / 4 + 30      # + chat-template tokens
 
 
-def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -> list[str]:
+def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, works: list) -> list[str]:
     from harness.data import load_items
     from harness.paths import data_dir
     d = cfg.domain(kind)
@@ -301,14 +306,22 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
             if kind == "open" else f"{pool} forward passes, {d.n_shot}-shot"
             f"{'' if d.query_chat_template else ', no chat template'}")
     lines = [f"{kind}: pool {pool} of {len(items)} {d.pool_dataset}/{d.pool_split} questions"]
+    query = (Work(f"{kind} knowledge query", "generate", pool * d.n_samples, est, d.query_max_new_tokens)
+             if kind == "open" else Work(f"{kind} knowledge query", "score", pool * 4, est + 200 * d.n_shot))
+
+    def training(stage: str, rows: int, sft) -> Work:
+        return Work(stage, "train", sequences(rows, sft, est), sft.max_length if sft.packing else est,
+                    epochs=sft.epochs, full=sft.mode == "full", four_bit=sft.load_in_4bit, micro_batch=sft.batch_size)
     if layout.query(kind) in names:
         lines.append(f"  knowledge query of M0: {work}")
+        works.append(query)
     if layout.query(kind, rehearsed=True) in names:
         rows = min(d.rehearsal_size, pool)
         r = d.rehearsal_sft
         lines.append(f"  rehearsal SFT ({r.mode}{', 4-bit' if r.load_in_4bit else ''}, lr {r.lr:g}): {rows} rows, "
                      f"{_steps(rows, r, est)} optimizer steps")
         lines.append(f"  knowledge query of the rehearsed model: {work}")
+        works += [training(f"{kind} rehearsal SFT", rows, r), replace(query, stage=f"{kind} rehearsed query")]
     for m in methods:
         if pipeline.trained_by(method(m).stages(kind)) is None:
             continue
@@ -321,6 +334,7 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path) -
         lines.append(f"  {m} SFT ({d.sft.mode}{', 4-bit' if d.sft.load_in_4bit else ''}, lr {d.sft.lr:g}): "
                      f"{rows} rows ({note}), {_steps(rows, d.sft, est)} optimizer steps"
                      + (f", x {len(cfg.seeds)} training seeds" if len(cfg.seeds) > 1 else ""))
+        works += [training(f"{kind} {m} SFT", rows, d.sft)] * len(cfg.seeds)
     return lines
 
 
@@ -328,7 +342,7 @@ def _done(run_dir: Path, stage: Stage) -> bool:
     return (run_dir / stage.name / layout.DONE).exists() and not stale(run_dir, stage.name, stage.version)
 
 
-def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> list[str]:
+def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, works: list | None = None) -> list[str]:
     """What `bench` would do, without loading a model: stages (done or to run), questions to query and
     samples to draw per domain, SFT rows and optimizer steps per training stage, test questions."""
     from harness.data import load_rows
@@ -343,8 +357,9 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
              f"run directory: {run_dir}{'' if run_dir.exists() else ' (new)'}",
              f"stages ({len(stages)}):"]
     lines += [f"  [{'done' if _done(run_dir, s) else 'run '}] {s.name}" for s in stages]
+    works = [] if works is None else works
     for kind in sorted({task_info(t).kind for t in tasks}):
-        lines += _domain_plan(cfg, kind, methods, run_dir)
+        lines += _domain_plan(cfg, kind, methods, run_dir, works)
     try:
         preflight(cfg, methods, tasks)
     except (ValueError, FileNotFoundError) as err:
@@ -355,4 +370,48 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> 
         total = len(load_rows(info.dataset, split, data_dir(cfg.data_dir)))
         n = total if cfg.test_size(t) is None else min(cfg.test_size(t), total)
         lines.append(f"  {t}: {n} of {total} ({info.dataset}/{split}) x {len(methods)} methods, greedy")
+        works.append(Work(f"evaluation {t}", "generate", n * len(methods), 120, answer_limit(t, cfg.preset)))
+    lines += _cost(cfg, works)
     return lines
+
+
+def _cost(cfg: RunConfig, works: list) -> list[str]:
+    """The roofline cost of the works (harness.cost) on an H100; a CPU machine is told it in days."""
+    from harness import cost
+    try:
+        local = resolve(cfg.model) if not ("/" in cfg.model and not Path(cfg.model).exists()) else None
+    except ValueError:
+        local = None
+    shape = cost.shape_of(cfg.model, local) or cost.shape_of(cost_alias(cfg.model))
+    if shape is None:
+        return [f"cost estimate: the size of {cfg.model} is unknown offline (no local config.json; known hub ids: "
+                f"{', '.join(cost.SHAPES)})"]
+    lines = cost.report(works, shape)
+    import torch
+    if not torch.cuda.is_available():
+        days = sum(cost.cpu_seconds(w, shape) for w in works) / 86400
+        if days > 1:
+            lines.append(f"warning: no GPU here: this run would take ~{days:.0f} days on this machine's CPUs")
+    return lines
+
+
+def cpu_warning(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> str | None:
+    """On a machine without a GPU, what the run's roofline says it would take, when over a day."""
+    import torch
+    if torch.cuda.is_available() or cfg.engine == "fake":
+        return None
+    from harness import cost
+    works: list = []
+    try:
+        dry_run(cfg, methods, tasks, out, works)
+    except Exception:         # noqa: BLE001 (a warning must never stop a run; the stages report real errors)
+        return None
+    shape = cost.shape_of(cfg.model, None) or cost.shape_of(cost_alias(cfg.model))
+    days = sum(cost.cpu_seconds(w, shape) for w in works) / 86400 if shape else 0
+    return (f"no GPU here, and this run would take ~{days:.0f} days on these CPUs (harness bench --dry-run "
+            "prints the estimate per stage)") if days > 1 else None
+
+
+def cost_alias(model: str) -> str:
+    from harness.models import MODELS
+    return MODELS[model].hub_id if model in MODELS else model
