@@ -39,7 +39,7 @@ bench: model
 	$(VENV)/bin/harness bench --methods $(METHODS) --tasks $(TASKS) --preset $(PRESET) --out $(OUT)
 
 # CRaFT and RAIT on the popularity-graded geo task, which SmolLM2-135M half-knows (~7 minutes): the
-# CI gate's second leg (.ci/run), gated in both directions with its training sets (README "CI and the
+# CI gate's second leg (.ci/run), gated in both directions with its training sets (docs/leaderboards.md "CI and the
 # regression gate").
 GEO_OUT ?= results/geo
 bench-geo: model
@@ -71,7 +71,7 @@ leaderboard: model
 STUDY     := leaderboards/study
 STUDY_RUN := results/study-run
 # CRaFT and its baselines; the eight methods added later (R-Tuning, Idk, Honesty, GRAIT) would add
-# about 70 minutes on 2 cores and are not in the study yet (README).
+# about 70 minutes on 2 cores and are not in the study yet (leaderboards/study/README.md).
 STUDY_METHODS := init-refuse,van-tuning,rait,corcer-rait,craft-wo-cer,craft
 # The side effects (selfaware, xstest, gsm8k: ~6.5 minutes a model on 2 cores) of the untuned model with
 # the refusal prompt, RAIT and CRaFT (training seed 0), against init-basic.

@@ -2,7 +2,7 @@
 YAML (`task: rait_<folder>`) and its utils.py (prompt, scoring, and `to_item`, the pipeline's form of
 a dataset row). The YAML's `metadata:` is the single source of a task's dataset, splits, kind,
 group and description: TASKS and DATASETS below are derived from it, through lm-eval's TaskManager. Adding a
-task is one folder; see the README's "Extending"."""
+task is one folder; see docs/extending.md."""
 from __future__ import annotations
 
 import importlib

@@ -1,9 +1,11 @@
-"""The committed CI baseline gates the smoke bench: unchanged results pass, a degraded copy fails."""
+"""The committed CI baseline gates both legs (the smoke bench, the geo leg with its training sets):
+unchanged results pass, a degraded copy fails, and the geo leg fails a move in either direction."""
 import copy
 import json
 from pathlib import Path
 
 from harness.cli import main
+from harness.regress import GATED, tolerance_of
 
 BASELINE = Path(__file__).resolve().parents[2] / "ci" / "baseline.json"
 METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
@@ -12,19 +14,23 @@ METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
 def results_from_baseline() -> list[dict]:
     rows = json.loads(BASELINE.read_text())["rows"]
     # the reference's THS and over-refusal are 0 by definition (not gated, not in the file)
-    return [{k: r.get(k, 0.0) for k in ("model", "method", "task", *METRICS)} for r in rows]
+    return [{k: r.get(k, 0.0) for k in ("model", "method", "task", *METRICS)} if not r["task"].startswith("train:")
+            else {k: v for k, v in r.items() if k in ("model", "method", "task", *GATED)} for r in rows]
 
 
 def test_no_gated_metric_has_a_tolerance_of_zero():
-    for r in json.loads(BASELINE.read_text())["rows"]:
-        gated = [m for m in METRICS if m in r]
-        assert all(r.get(f"{m}_ci_half", 0) > 0 for m in gated), r
+    baseline = json.loads(BASELINE.read_text())
+    for r in baseline["rows"]:
+        gated = [m for m in GATED if m in r]
+        assert gated and all(tolerance_of(baseline, r, m) > 0 for m in gated), r
 
 
 def test_committed_baseline_covers_the_ci_smoke_bench():
     rows = results_from_baseline()
     keys = {(r["method"], r["task"]) for r in rows}
-    assert keys == {(m, t) for m in ("init-basic", "craft", "rait") for t in ("triviaqa", "mmlu")}
+    assert keys == ({(m, t) for m in ("init-basic", "craft", "rait") for t in ("triviaqa", "mmlu", "geo_city")}
+                    | {(m, "train:geo_city") for m in ("craft", "rait")})
+    assert json.loads(BASELINE.read_text())["two_sided"] == ["geo_city"]
 
 
 def test_unchanged_results_pass(tmp_path):
@@ -45,6 +51,25 @@ def test_degraded_copy_fails(tmp_path):
 
 def test_missing_row_fails(tmp_path):
     rows = [r for r in results_from_baseline() if r["method"] != "rait"]
+    path = tmp_path / "leaderboard.json"
+    path.write_text(json.dumps(rows))
+    assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
+
+
+def test_the_geo_leg_fails_a_move_in_the_good_direction(tmp_path):
+    """CRaFT's final SFT from the rehearsed model raised its THS: a one-sided gate would pass it."""
+    rows = copy.deepcopy(results_from_baseline())
+    craft = next(r for r in rows if r["method"] == "craft" and r["task"] == "geo_city")
+    craft["ths"] += 0.2
+    path = tmp_path / "leaderboard.json"
+    path.write_text(json.dumps(rows))
+    assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
+
+
+def test_a_training_set_that_moved_fails(tmp_path):
+    rows = copy.deepcopy(results_from_baseline())
+    craft = next(r for r in rows if r["method"] == "craft" and r["task"] == "train:geo_city")
+    craft["van_certainty"] -= 0.3                   # the least certain known questions, as in the planted bug
     path = tmp_path / "leaderboard.json"
     path.write_text(json.dumps(rows))
     assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
