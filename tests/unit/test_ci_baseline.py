@@ -4,6 +4,8 @@ import copy
 import json
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 from harness.regress import GATED, tolerance_of
 
@@ -56,20 +58,16 @@ def test_missing_row_fails(tmp_path):
     assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
 
 
-def test_the_geo_leg_fails_a_move_in_the_good_direction(tmp_path):
-    """CRaFT's final SFT from the rehearsed model raised its THS: a one-sided gate would pass it."""
+@pytest.mark.parametrize("task, metric, delta", [
+    ("geo_city", "ths", +0.2),             # CRaFT's final SFT from the rehearsed model raised its THS
+    ("train:geo_city", "van_certainty", -0.3),   # the least certain known questions, as in the planted bug
+])
+def test_the_geo_leg_fails_a_move_either_way(tmp_path, task, metric, delta):
+    """A better THS fails the two-sided geo rows (a one-sided gate would pass it); a training set that
+    moved fails whatever its direction."""
     rows = copy.deepcopy(results_from_baseline())
-    craft = next(r for r in rows if r["method"] == "craft" and r["task"] == "geo_city")
-    craft["ths"] += 0.2
-    path = tmp_path / "leaderboard.json"
-    path.write_text(json.dumps(rows))
-    assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
-
-
-def test_a_training_set_that_moved_fails(tmp_path):
-    rows = copy.deepcopy(results_from_baseline())
-    craft = next(r for r in rows if r["method"] == "craft" and r["task"] == "train:geo_city")
-    craft["van_certainty"] -= 0.3                   # the least certain known questions, as in the planted bug
+    craft = next(r for r in rows if r["method"] == "craft" and r["task"] == task)
+    craft[metric] += delta
     path = tmp_path / "leaderboard.json"
     path.write_text(json.dumps(rows))
     assert main(["regress", "--baseline", str(BASELINE), "--results", str(path)]) == 1
