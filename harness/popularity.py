@@ -5,6 +5,7 @@ made famous: accuracy and refusal against popularity rank. An ideal RAIT model a
 refuses the tail; over-refusal is refusing what M0 knows wherever it sits on the curve."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from harness import layout, plots
@@ -71,30 +72,50 @@ def write(pop: list[dict], out: Path) -> None:
 
 
 def plot(pop: list[dict], out_dir: Path) -> list[Path]:
-    """`<task>_popularity.{png,svg}`: accuracy and refusal by stratum, a line per method, with the
-    Wilson intervals and each stratum's n under its label."""
+    """`<task>_popularity.{png,svg}`: one small panel per method (the data seed's model; other training
+    seeds are in the tables), its accuracy (Pc) and refusal (Pr) by popularity stratum with Wilson
+    intervals, against init-basic's accuracy as a dotted line; each stratum's n under its label."""
+    return [p for task, trows in by_task(pop).items()
+            for p in plots.save(figure(task, trows), Path(out_dir) / f"{task}_popularity")]
+
+
+def figure(task: str, trows: list[dict]):
+    """The popularity figure of one task's per-stratum rows (plot's docstring)."""
     from matplotlib.figure import Figure
-    paths = []
-    for task, trows in by_task(pop).items():
-        methods = list(dict.fromkeys(r["method"] for r in trows))
-        fig = Figure(figsize=(11, 4.2))
-        for ax, (metric, title) in zip(fig.subplots(1, 2), (("pc", "accuracy (Pc)"), ("pr", "refusal (Pr)"))):
-            for i, m in enumerate(methods):
-                rs = [r for r in trows if r["method"] == m]
-                x = list(range(len(rs)))
-                y = [100 * r[metric] for r in rs]
-                err = [[100 * (r[metric] - r[f"{metric}_lo"]) for r in rs], [100 * (r[f"{metric}_hi"] - r[metric]) for r in rs]]
-                ax.errorbar([v + (i - len(methods) / 2) * 0.04 for v in x], y, yerr=err, marker=plots._MARKERS[i % 10],
-                            capsize=2, label=m)
-            first = [r for r in trows if r["method"] == methods[0]]
-            ax.set_xticks(range(len(first)), [f"{r['stratum']}\nn={r['n']}" for r in first], fontsize=8)
-            ax.set_xlabel("population rank (1 = most populous)")
-            ax.set_ylabel(f"{title}, %")
-            ax.set_ylim(-3, 103)
-            ax.set_title(f"{task}: {title} by popularity")
-        fig.axes[1].legend(fontsize=8, loc="best")
-        paths += plots.save(fig, Path(out_dir) / f"{task}_popularity")
-    return paths
+    from harness.layout import parse_label
+    methods = [m for m in dict.fromkeys(r["method"] for r in trows) if parse_label(m)[1] is None]
+    ref = [r for r in trows if r["method"] == methods[0]]
+    cols = min(4, len(methods))
+    rows_n = math.ceil(len(methods) / cols)
+    fig = Figure(figsize=(3.1 * cols + 0.6, 2.5 * rows_n + 0.9))
+    axes = fig.subplots(rows_n, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    x = list(range(len(ref)))
+    for ax, m in zip(axes, methods):
+        rs = [r for r in trows if r["method"] == m]
+        for metric, colour, name in (("pc", plots.CLASS_COLOURS["pc"], "accuracy (Pc)"),
+                                     ("pr", plots.CLASS_COLOURS["pr"], "refusal (Pr)")):
+            y = [100 * r[metric] for r in rs]
+            err = [[100 * (r[metric] - r[f"{metric}_lo"]) for r in rs], [100 * (r[f"{metric}_hi"] - r[metric]) for r in rs]]
+            ax.errorbar(x[:len(rs)], y, yerr=err, marker="o", markersize=3, capsize=2, color=colour, label=name)
+        if m != methods[0]:
+            ax.plot(x, [100 * r["pc"] for r in ref], linestyle=":", color="0.3", label=f"{methods[0]} Pc")
+        ax.set_title(m, fontsize=9)
+        ax.set_ylim(-3, 103)
+        ax.grid(True, linewidth=0.3)
+    for ax in axes[len(methods):]:
+        ax.set_visible(False)
+    for i, ax in enumerate(axes[:len(methods)]):
+        if i + cols >= len(methods):           # the lowest panel of each column carries the labels
+            ax.set_xticks(x, [f"{r['stratum']}\nn={r['n']}" for r in ref], fontsize=6, rotation=30)
+            ax.xaxis.set_tick_params(labelbottom=True)
+    fig.supxlabel("population rank (1 = most populous)", fontsize=9)
+    fig.supylabel("% of the stratum's questions", fontsize=9)
+    fig.suptitle(f"{task}: accuracy and refusal by popularity (a good RAIT model answers the head, "
+                 "refuses the tail)", fontsize=10)
+    handles, labels = axes[min(1, len(methods) - 1)].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=8, ncol=3)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
 
 
 def print_table(pop: list[dict]) -> None:

@@ -149,3 +149,15 @@ def test_lm_eval_alone_reads_a_geo_task_through_its_custom_dataset():
     assert [s["doc"]["city"] for s in samples] == [r["city"] for r in geo.city_rows("test")[:3]]
     res = out["results"]["rait_geo_city"]
     assert res["correct,none"] == pytest.approx(1 / 3) and res["refused,none"] == pytest.approx(2 / 3)
+
+
+def test_the_popularity_figure_has_a_panel_per_method_of_the_data_seed():
+    """Fifteen methods and their training seeds on one axis were unreadable: one small panel per
+    method (other seeds stay in the tables), init-basic's accuracy as the reference line."""
+    from harness.popularity import figure
+    rows = [{"method": m, "stratum": s, "n": 10, "pc": 0.5, "pc_lo": 0.2, "pc_hi": 0.8, "pr": 0.1, "pr_lo": 0.0,
+             "pr_hi": 0.4} for m in ("init-basic", "rait", "craft", "craft@seed1") for s in ("1-100", "101-300")]
+    fig = figure("geo_city", rows)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["init-basic", "rait", "craft"]
+    assert any(line.get_label() == "init-basic Pc" for line in panels[1].lines)
