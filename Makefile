@@ -101,8 +101,8 @@ publish-study:
 	touch $(STUDY)/leaderboard.json
 
 # The geo study (leaderboards/geo/): all fifteen methods on geo_city (in-domain) and geo_capital,
-# geo_continent (out of domain), OEQA only (geo_city_mc is at chance for SmolLM2-135M: `make
-# study-geo-plan`); CRaFT and its baselines at training seeds 0, 1 and 2 in the same run directory
+# geo_continent (out of domain), OEQA only (geo_city_mc is at chance for SmolLM2-135M: `python
+# ci/geo_pilot.py`); CRaFT and its baselines at training seeds 0, 1 and 2 in the same run directory
 # (seed 0's stages are reused); published with paired comparisons, the analysis page, the popularity
 # plots, and the records, knowledge tables and selections. Resumes.
 GEO_STUDY      := leaderboards/geo
@@ -114,7 +114,7 @@ study-geo: model
 	$(MAKE) --no-print-directory publish-study STUDY=$(GEO_STUDY) STUDY_RUN=$(GEO_STUDY_RUN)
 
 study-geo-plan: model
-	$(VENV)/bin/harness plan --methods all --tasks $(GEO_STUDY_TASKS),geo_city_mc --preset geo-study --sample 494
+	$(VENV)/bin/harness plan --methods all --tasks $(GEO_STUDY_TASKS) --preset geo-study --sample 494
 
 # What `harness plan` predicts for the study (the figures written in harness/config.py's study preset).
 study-plan: model
