@@ -398,8 +398,13 @@ def _check_paths(args) -> None:
     out = getattr(args, "out", None)
     if isinstance(out, str) and args.command in ("bench", "construct", "train"):
         folder = Path(out).parent if args.command == "construct" else Path(out)     # construct writes a file
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            if missing:                  # can it be made? (made and removed: a refused run leaves nothing)
+                missing[-1].mkdir()
+                missing[-1].rmdir()
+            elif not folder.is_dir():
+                raise NotADirectoryError(20, "Not a directory")
         except OSError as err:
             raise ValueError(f"--out {out}: cannot create {folder} ({err.strerror}); give a writable path") from None
 
