@@ -222,7 +222,7 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
     if not table:
         return rows
-    rows = run_rows(run_dir, cfg, rows)
+    board = run_rows(run_dir, cfg, rows)          # OUT's table: the whole run; returned: this invocation's
     side = side_effects.rows(run_dir, cfg.label, cfg.preset.name,
                              {t: [lab for m in methods for lab in labels(cfg, m, t)] for t in tasks if is_side(t)})
     with out_lock(out):
@@ -232,17 +232,17 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
         except ValueError as err:
             raise ValueError(f"{err}. This run's results are kept in {run_dir}: publish them with "
                              f"`harness leaderboard publish {run_dir} --out DIR`") from None
-        pop = popularity.rows(run_dir, rows)
-        if rows or not side:
-            write(rows, out)
-            trained = list(dict.fromkeys(layout.parse_label(r["method"])[0] for r in rows))
+        pop = popularity.rows(run_dir, board)
+        if board or not side:
+            write(board, out)
+            trained = list(dict.fromkeys(layout.parse_label(r["method"])[0] for r in board))
             trainsets.write(trainsets.rows(run_dir, cfg.label, cfg.preset.name, trained), out)
             if pop:
                 popularity.write(pop, out)
         if side:
             side_effects.write(side, out)
-    if rows:
-        print_table(rows)
+    if board:
+        print_table(board)
     if pop:
         popularity.print_table(pop)
     if side:

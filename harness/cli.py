@@ -401,8 +401,15 @@ def _check_paths(args) -> None:
         missing = [p for p in (folder, *folder.parents) if not p.exists()]
         try:
             if missing:                  # can it be made? (made and removed: a refused run leaves nothing)
-                missing[-1].mkdir()
-                missing[-1].rmdir()
+                try:
+                    missing[-1].mkdir()
+                except FileExistsError:      # another process (a torchrun rank) made it meanwhile
+                    pass
+                else:
+                    try:
+                        missing[-1].rmdir()
+                    except OSError:          # another process already put something in it
+                        pass
             elif not folder.is_dir():
                 raise NotADirectoryError(20, "Not a directory")
         except OSError as err:

@@ -308,7 +308,8 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
         reset_peak_rss()
         start = time.time()
         stage.run(ctx)
-        times[stage.name] = {"seconds": round(time.time() - start, 2), "peak_rss_mb": peak_rss_mb()}
+        times[stage.name] = {"seconds": round(time.time() - start, 2), "peak_rss_mb": peak_rss_mb(),
+                             "finished": round(time.time(), 3)}
         release_memory()
         failpoint(f"stage-done:{stage.name}")
         # Written last: its presence means every output of the stage is complete, as fingerprinted.
