@@ -252,15 +252,15 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
 
 def run_rows(run_dir: Path, cfg: RunConfig, rows: list[dict]) -> list[dict]:
     """OUT's table: every (method, task) the run directory has records for, this invocation's and the
-    earlier ones' (adding a method to a finished run keeps the others in the table), in publish order."""
+    earlier ones' (adding a method to a finished run keeps the others in the table), in publish order;
+    this invocation's rows alone, in their order, when the run has no others."""
     from harness.publish import discover
-    done = {(r["method"], r["task"]) for r in rows}
-    extra = [(label, t) for label, t in discover(run_dir) if not is_side(t) and (label, t) not in done]
-    if not extra:
-        return rows
-    new = {(lab, t): row(run_dir, cfg.label, cfg.preset.name, lab, t, task_info(t).kind, REFERENCE) for lab, t in extra}
     ours = {(r["method"], r["task"]): r for r in rows}
-    return [ours.get(pair) or new[pair] for pair in discover(run_dir) if pair in ours or pair in new]
+    pairs = [(label, t) for label, t in discover(run_dir) if not is_side(t)]
+    if set(pairs) <= set(ours):
+        return rows
+    return [ours.get((lab, t)) or row(run_dir, cfg.label, cfg.preset.name, lab, t, task_info(t).kind, REFERENCE)
+            for lab, t in pairs]
 
 
 # ---------------------------------------------------------------- --dry-run: the plan, nothing heavy
@@ -375,24 +375,24 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, wor
     return lines
 
 
-def _cost(cfg: RunConfig, works: list) -> list[str]:
-    """The roofline cost of the works (harness.cost) on an H100; a CPU machine is told it in days."""
+def _shape(cfg: RunConfig):
+    """The model's shape for the cost estimate: its local config.json, else the table of known hub ids."""
     from harness import cost
     try:
         local = resolve(cfg.model) if not ("/" in cfg.model and not Path(cfg.model).exists()) else None
     except ValueError:
         local = None
-    shape = cost.shape_of(cfg.model, local) or cost.shape_of(cost_alias(cfg.model))
+    return cost.shape_of(cfg.model, local) or cost.shape_of(cost_alias(cfg.model))
+
+
+def _cost(cfg: RunConfig, works: list) -> list[str]:
+    """The roofline cost of the works (harness.cost) on an H100, and on this machine's CPUs."""
+    from harness import cost
+    shape = _shape(cfg)
     if shape is None:
         return [f"cost estimate: the size of {cfg.model} is unknown offline (no local config.json; known hub ids: "
                 f"{', '.join(cost.SHAPES)})"]
-    lines = cost.report(works, shape)
-    import torch
-    if not torch.cuda.is_available():
-        days = sum(cost.cpu_seconds(w, shape) for w in works) / 86400
-        if days > 1:
-            lines.append(f"warning: no GPU here: this run would take ~{days:.0f} days on this machine's CPUs")
-    return lines
+    return cost.report(works, shape)
 
 
 def cpu_warning(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path) -> str | None:
@@ -401,13 +401,14 @@ def cpu_warning(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path)
     if torch.cuda.is_available() or cfg.engine == "fake":
         return None
     from harness import cost
+    shape = _shape(cfg)
     works: list = []
     try:
-        dry_run(cfg, methods, tasks, out, works)
+        if shape is not None:
+            dry_run(cfg, methods, tasks, out, works)
     except Exception:         # noqa: BLE001 (a warning must never stop a run; the stages report real errors)
         return None
-    shape = cost.shape_of(cfg.model, None) or cost.shape_of(cost_alias(cfg.model))
-    days = sum(cost.cpu_seconds(w, shape) for w in works) / 86400 if shape else 0
+    days = sum(cost.cpu_seconds(w, shape) for w in works) / 86400
     return (f"no GPU here, and this run would take ~{days:.0f} days on these CPUs (harness bench --dry-run "
             "prints the estimate per stage)") if days > 1 else None
 

@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # Input files each command reads, by argument; checked before any work so the error names the option.
-_INPUTS = ("knowledge", "data", "baseline_in")
+_INPUTS = ("knowledge", "data")
 
 
 def _check_paths(args) -> None:
