@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml setup.py ci/constraints.txt
 	touch $(STAMP)
 
 model: $(STAMP)
-	$(PY) -c "from harness.models import resolve, DEFAULT_MODEL; print(resolve(DEFAULT_MODEL))"
+	$(PY) -c "from harness.engines.models import resolve, DEFAULT_MODEL; print(resolve(DEFAULT_MODEL))"
 
 bench: model
 	$(VENV)/bin/harness bench --methods $(METHODS) --tasks $(TASKS) --preset $(PRESET) --out $(OUT)
@@ -116,7 +116,7 @@ study-geo: model
 study-geo-plan: model
 	$(VENV)/bin/harness plan --methods all --tasks $(GEO_STUDY_TASKS) --preset geo-study --sample 494
 
-# What `harness plan` predicts for the study (the figures written in harness/config.py's study preset).
+# What `harness plan` predicts for the study (the figures written in harness/run/config.py's study preset).
 study-plan: model
 	$(VENV)/bin/harness plan --methods $(STUDY_METHODS) --tasks triviaqa,nq --preset study --sample 300
 

@@ -14,7 +14,7 @@ Measures, each from a fresh output directory (no cache carried between measureme
   5. stop: questions/s of evaluation (TriviaQA through lm-eval, the smoke preset's 32 tokens) with
      sequences ending at the task's stop string and without (the same code with the stops dropped),
      whether the records are the same, and questions/s of the knowledge query (the smoke preset's OEQA
-     query with the code's 50-token whole answers; it passes no stop, see harness/knowledge.py).
+     query with the code's 50-token whole answers; it passes no stop, see harness/knowledge/query.py).
 Every bench runs in its own process; its peak RSS and per-stage wall times (timings.json) are kept.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ def _child_bench(spec: dict) -> None:
     """In a child process: one bench with a possibly scaled preset; prints its peak RSS."""
     from harness.bench import bench
     from harness.cli import quiet_libraries
-    from harness.config import RunConfig, preset
+    from harness.run.config import RunConfig
+    from harness.run.presets import preset
     quiet_libraries()
     p = preset(spec["preset"])
     if spec.get("pool"):
@@ -76,11 +77,11 @@ def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_s
     """Knowledge query vs raw transformers sampling on the same prompts and batch."""
     import torch
 
-    from harness import knowledge
-    from harness.data import load_items
+    from harness.knowledge import query as knowledge
+    from harness.data.load import load_items
     from harness.engines.protocol import EngineSpec
     from harness.engines.hf import HFEngine
-    from harness.prompts import open_fewshot
+    from harness.data.prompts import open_fewshot
 
     items = load_items("triviaqa", "train", data_dir)[:n_questions]
     engine = HFEngine(EngineSpec(model=model, batch_size=batch_size))    # bf16, no cache
@@ -97,7 +98,7 @@ def engine_overhead(model: str, data_dir: str, n_questions: int, n: int, batch_s
             times.append(time.time() - start)
         return result, min(times)
 
-    from harness.config import PRESETS
+    from harness.run.presets import PRESETS
     d = replace(PRESETS["smoke"].open, n_samples=n, temperature=0.7, query_max_new_tokens=16, fewshot_multiturn=True)
     rows, t_query = best_of_two(lambda: knowledge.query_open(engine, items, d, 0, PRESETS["smoke"].scoring,
                                                              encoder=encoder))
@@ -142,13 +143,13 @@ class NoStop:
 def stop_savings(model: str, data_dir: str, n_questions: int, batch_size: int) -> dict:
     """Questions/s of evaluation with and without stop strings, and of the knowledge query."""
     import tempfile
-    from harness import knowledge
-    from harness.config import PRESETS
-    from harness.data import load_items, load_rows
+    from harness.knowledge import query as knowledge
+    from harness.run.presets import PRESETS
+    from harness.data.load import load_items, load_rows
     from harness.engines.hf import HFEngine
     from harness.engines.protocol import EngineSpec
-    from harness.evaluate import evaluate
-    from harness.io import write_jsonl
+    from harness.scoring.evaluate import evaluate
+    from harness.run.io import write_jsonl
     smoke = PRESETS["smoke"]
     d = replace(smoke.open, query_max_new_tokens=50, query_answer="whole")
     engine = HFEngine(EngineSpec(model=model, batch_size=batch_size))    # bf16, no cache
@@ -191,7 +192,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=50, help="test questions per task in the bench runs")
     ap.add_argument("--only", default="engine,methods,scaling,rerun,stop")
     args = ap.parse_args()
-    from harness.models import resolve
+    from harness.engines.models import resolve
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         sys.exit(f"{out} is not empty: the benchmark measures from scratch; give a new --out")

@@ -7,12 +7,12 @@ import json
 import time
 from collections import defaultdict
 
-from harness.config import preset as get_preset
-from harness.data import load_items
+from harness.run.presets import preset as get_preset
+from harness.data.load import load_items
 from harness.engines.protocol import EngineSpec
 from harness.engines.registry import make_engine
-from harness.knowledge import query_choice, query_open
-from harness.models import DEFAULT_MODEL, resolve
+from harness.knowledge.query import query_choice, query_open
+from harness.engines.models import DEFAULT_MODEL, resolve
 
 
 def by_stratum(items, rows, known):

@@ -6,8 +6,8 @@ does not depend on its values; the answers are junk and are not scored):
 
 1. SmolLM2-135M (its config and tokenizer from MODEL_DIR): the HF engine on CUDA (greedy answers,
    seeded samples n=6 as the knowledge query draws them, option log-probabilities, hidden states);
-   LoRA and full SFT in bf16 autocast (harness.sft.train); DPO with TRL from the LoRA model
-   (harness.dpo.train); the engine again on the LoRA adapter and on the DPO model.
+   LoRA and full SFT in bf16 autocast (harness.training.sft.train); DPO with TRL from the LoRA model
+   (harness.training.dpo.train); the engine again on the LoRA adapter and on the DPO model.
 2. An 8B model of Llama-3-8B's shape (32 layers, hidden 4096, MLP 14336, 32/8 heads; the SmolLM2
    vocabulary): LoRA SFT on all linear layers, packed 2,048-token sequences, as the `paper` preset's
    MCQA LoRA without 4-bit (bitsandbytes is not on these machines), weights in fp32 with bf16
@@ -85,7 +85,7 @@ def main(out_file: str) -> None:
     import trl
     from transformers import AutoConfig
 
-    from harness.config import SFTConfig
+    from harness.run.config import SFTConfig
     from harness.engines.hf import HFEngine
     from harness.engines.protocol import EngineSpec
     results["env"] = {"gpu": torch.cuda.get_device_name(0) if CUDA else "cpu (dry run)", "torch": torch.__version__, "cuda": torch.version.cuda,
@@ -119,19 +119,19 @@ def main(out_file: str) -> None:
 
     @part("sft_lora_bf16")
     def _():
-        from harness.sft import train
+        from harness.training.sft import train
         cfg = SFTConfig(mode="lora", epochs=1, lr=2e-4, batch_size=8, target_modules=("all-linear",), max_length=256)
         return train(str(small), rows, cfg, WORK / "lora", seed=0, bf16=True)
 
     @part("sft_full_bf16")
     def _():
-        from harness.sft import train
+        from harness.training.sft import train
         cfg = SFTConfig(mode="full", epochs=1, lr=8e-6, batch_size=8, max_length=256, packing=True)
         return train(str(small), rows, cfg, WORK / "full", seed=0, bf16=True)
 
     @part("dpo_lora_from_lora")
     def _():
-        from harness.dpo import Preference, train
+        from harness.training.dpo import Preference, train
         pairs = [{**r, "rejected": "This question is beyond the scope of my knowledge."} for r in rows[:N // 2]]
         cfg = SFTConfig(mode="lora", epochs=1, lr=5e-5, batch_size=8, max_length=256)
         return train(str(small), pairs, cfg, Preference(0.1, 0.01), WORK / "dpo",
@@ -167,7 +167,7 @@ def main(out_file: str) -> None:
     for dtype in ("bfloat16", "float32"):          # weights; bf16 autocast either way (the pipeline: float32)
         @part(f"llama8b_lora_sft_{dtype}_weights")
         def _():
-            from harness.sft import train
+            from harness.training.sft import train
             cfg = SFTConfig(mode="lora", epochs=1, lr=2e-4, batch_size=4, grad_accum=1, lora_r=64, lora_alpha=16,
                             target_modules=("all-linear",), max_length=2048, packing=True)
             report = train(str(big["dir"]), long_rows, cfg, WORK / f"llama8b-{dtype}", seed=0, dtype=dtype, bf16=True)

@@ -3,7 +3,7 @@
     .venv/bin/python ci/kill_resume.py --out results/killed --reference results/ci/leaderboard.json \
         [--preset smoke] [--methods craft,rait] [--tasks triviaqa,mmlu] [--random-kills 3]
 
-First at each failpoint (harness/faults.py: a real SIGKILL in the knowledge query, in SFT after a
+First at each failpoint (harness/run/faults.py: a real SIGKILL in the knowledge query, in SFT after a
 checkpoint, in evaluation, in leaderboard writing), then at random moments from outside
 (`--random-kills`, uniformly within the expected remaining time), then once to the end. Prints what
 each kill interrupted, which stages each rerun recomputed, and whether the final leaderboard equals the

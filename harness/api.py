@@ -15,15 +15,16 @@ from typing import Iterable
 
 import pandas as pd
 
-from harness import layout
-from harness.io import read_jsonl
+from harness.run import layout
+from harness.run.io import read_jsonl
 
 
 def config(preset: str = "smoke", model: str | None = None, **fields):
     """A RunConfig: a preset by name (or a YAML file), a model alias/hub id/directory, and any
     RunConfig field (seed, train_seeds, limit, engine, dtype, batch_size, data_dir, ...)."""
-    from harness.config import RunConfig, preset as named
-    from harness.models import DEFAULT_MODEL
+    from harness.run.config import RunConfig
+    from harness.run.presets import preset as named
+    from harness.engines.models import DEFAULT_MODEL
     if "train_seeds" in fields:
         fields["train_seeds"] = tuple(fields["train_seeds"])
     return RunConfig(model=model or DEFAULT_MODEL, preset=named(preset), **fields)
@@ -34,7 +35,7 @@ def bench(methods: Iterable[str], tasks: Iterable[str], preset: str = "smoke", m
     """`harness bench` without the table: one row per (method label, task) with every metric and
     the `run` hash; the run directory is OUT/runs/<run>. Finished stages are reused."""
     from harness.bench import bench as run_bench
-    from harness.leaderboard import COLUMNS
+    from harness.reporting.leaderboard import COLUMNS
     rows = run_bench(config(preset, model, **fields), list(methods), list(tasks), Path(out), table=False)
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -72,8 +73,8 @@ def records(run: str | Path, out: str | Path | None = None, method: str | None =
 def leaderboard(runs: Iterable[str | Path], out: str | Path | None = None, resamples: int = 1000,
                 seed: int = 0) -> pd.DataFrame:
     """The published rows (bootstrap CIs included) of one or more runs, computed in memory."""
-    from harness.leaderboard import PUBLISH_COLUMNS
-    from harness.publish import run_rows
+    from harness.reporting.leaderboard import PUBLISH_COLUMNS
+    from harness.reporting.publish import run_rows
     rows = [r for run in runs for r in run_rows(_run_dir(run, out), resamples, seed)]
     return pd.DataFrame(rows, columns=PUBLISH_COLUMNS)
 
@@ -81,17 +82,17 @@ def leaderboard(runs: Iterable[str | Path], out: str | Path | None = None, resam
 def publish(runs: Iterable[str | Path], to: str | Path, out: str | Path | None = None, resamples: int = 1000,
             seed: int = 0, compare: Iterable[str] = ("rait", "craft")) -> pd.DataFrame:
     """`harness leaderboard publish` into `to` (Markdown, CSV, JSON, HTML, plots); returns its rows."""
-    from harness.leaderboard import PUBLISH_COLUMNS
-    from harness.publish import publish as run_publish
+    from harness.reporting.leaderboard import PUBLISH_COLUMNS
+    from harness.reporting.publish import publish as run_publish
     rows = run_publish([_run_dir(r, out) for r in runs], Path(to), resamples, seed, tuple(compare))
     return pd.DataFrame(rows, columns=PUBLISH_COLUMNS)
 
 
 def side_effects(runs: Iterable[str | Path], out: str | Path | None = None, resamples: int = 1000,
                  seed: int = 0) -> pd.DataFrame:
-    """The side-effect rows of one or more runs (selfaware, xstest, gsm8k: harness.side_effects), one
+    """The side-effect rows of one or more runs (selfaware, xstest, gsm8k: harness.scoring.side_effects), one
     per (method label, task, metric): value, 95% interval, paired difference from init-basic."""
-    from harness.publish import run_side_rows
-    from harness.side_effects import COLUMNS
+    from harness.reporting.publish import run_side_rows
+    from harness.scoring.side_effects import COLUMNS
     rows = [r for run in runs for r in run_side_rows(_run_dir(run, out), resamples, seed)]
     return pd.DataFrame(rows, columns=COLUMNS)

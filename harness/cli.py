@@ -1,188 +1,13 @@
-"""harness bench | plan | construct | train | leaderboard publish | regress | ls"""
+"""harness bench | plan | construct | train | leaderboard publish|analyse | regress | ls | model add: the parser
+(the commands themselves: harness.commands)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _seeds(value: str | None) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    try:
-        seeds = tuple(int(v) for v in _csv(value))
-    except ValueError:
-        raise ValueError(f"--seeds must be comma-separated non-negative integers, e.g. 0,1,2; got {value!r}") from None
-    if not seeds:
-        raise ValueError("--seeds is empty; give e.g. 0,1,2, or leave it out for the data seed alone")
-    return seeds
-
-
-def _run_config(args):
-    """The RunConfig and method list of `bench` and `plan` arguments."""
-    from harness.config import RunConfig, preset
-    from harness.models import DEFAULT_MODEL
-    methods = _csv(args.methods)      # "all" is expanded by harness.bench.checked
-    cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
-                    limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
-                    data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
-                    cache=not args.no_cache, train_launcher=args.train_launcher,
-                    train_seeds=_seeds(args.seeds), prompt_style=args.prompt_style, model_name=args.model_name)
-    if args.limit is not None and args.limit <= 0:
-        raise ValueError(f"--limit must be positive, got {args.limit}")
-    return cfg, methods
-
-
-def _plan(args) -> None:
-    from harness.io import write_json
-    from harness.plan import lines, plan
-    if args.sample < 2:
-        raise ValueError(f"--sample must be at least 2, got {args.sample}")
-    cfg, methods = _run_config(args)
-    result = plan(cfg, methods, _csv(args.tasks), sample=args.sample)
-    print("\n".join(lines(result)))
-    if args.json:
-        write_json(args.json, result)
-
-
-def _bench(args) -> None:
-    from harness.bench import bench
-    cfg, methods = _run_config(args)
-    if args.dry_run:
-        from harness.bench import dry_run
-        print("\n".join(dry_run(cfg, methods, _csv(args.tasks), Path(args.out))))
-        return
-    bench(cfg, methods, _csv(args.tasks), Path(args.out), overwrite=args.overwrite)
-
-
-def _construct(args) -> None:
-    """A method's own selection rule on the user's knowledge table."""
-    from harness import construct
-    from harness.io import write_json
-    from harness.methods import selectors
-    rules = selectors()
-    if args.method not in rules:
-        raise ValueError(f"method {args.method!r} has no selection rule; valid: {', '.join(rules)}")
-    m = rules[args.method]
-    th = construct.from_tau(args.tau) if args.tau is not None else construct.OEQA_THRESHOLDS
-    params = construct.Params(th, args.n_van, args.n_idk, args.keep_zero_flow, args.with_replacement)
-    sel = construct.apply(m.select, m.TABLE, construct.read_table(args.knowledge), params, seed=args.seed)
-    construct.write_selection(sel, args.out)
-    manifest = {"method": args.method, "version": m.VERSION, "seed": args.seed, "thresholds": vars(th),
-                **sel.to_manifest()}
-    write_json(f"{args.out}.manifest.json", manifest)
-    print(f"wrote {len(sel.rows)} rows to {args.out}")
-    print(json.dumps(manifest))
-
-
-def _train(args) -> None:
-    """SFT on a JSONL of {prompt, target} rows; the process group is whatever launched it
-    (single process by default; `torchrun` / `accelerate launch` for several GPUs)."""
-    from harness.config import SFTConfig, preset
-    from harness.io import read_json, read_jsonl
-    from harness.models import resolve
-    from harness.sft import train
-    if args.sft_config:
-        cfg = SFTConfig(**{k: tuple(v) if isinstance(v, list) else v
-                           for k, v in read_json(args.sft_config).items()})
-    else:
-        domain = preset(args.preset).open if args.domain == "open" else preset(args.preset).choice
-        cfg = domain.rehearsal_sft if args.rehearsal else domain.sft
-    common = dict(seed=args.seed, bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code,
-                  prompt_style=args.prompt_style)
-    if args.dpo_beta is not None:
-        from harness.dpo import Preference, train as train_dpo
-        start = {k: v for k, v in (("adapter", args.start_adapter), ("model", args.start_model)) if v}
-        report = train_dpo(resolve(args.model), read_jsonl(args.data), cfg, Preference(args.dpo_beta, args.dpo_sft_weight),
-                           Path(args.out), start=start, **common)
-    else:
-        report = train(resolve(args.model), read_jsonl(args.data), cfg, Path(args.out), **common)
-    print(json.dumps(report))
-
-
-def _publish(args) -> None:
-    from harness.publish import publish
-    if args.resamples < 1:
-        raise ValueError(f"--resamples must be positive, got {args.resamples}")
-    rows = publish(args.run_dirs, Path(args.out), n_resamples=args.resamples, seed=args.seed,
-                   references=tuple(_csv(args.compare)))
-    tasks = sorted({r["task"] for r in rows})
-    side_file = Path(args.out) / "side_effects.json"
-    side = json.loads(side_file.read_text()) if side_file.exists() else []
-    side_text = (f" and {len(side)} side-effect rows ({', '.join(sorted({r['task'] for r in side}))}: "
-                 "side_effects.md, .csv, .json)") if side else ""
-    print(f"published {len(rows)} rows ({', '.join(tasks)}){side_text} to {args.out}: "
-          "leaderboard.md, leaderboard.csv, leaderboard.json, comparisons.csv, comparisons.json, index.html, plots/")
-
-
-def _analyse(args) -> None:
-    from harness.analysis import analyse
-    page = analyse(Path(args.run_dir), Path(args.published), Path(args.out or args.published))
-    print(f"wrote {page}, analysis.md, analysis.json and plots/")
-
-
-def _regress(args) -> int:
-    from harness import regress
-    from harness.io import read_json, write_json
-    results = []
-    for path in args.results:
-        rows = read_json(path)
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: expected a leaderboard.json (a list of rows)")
-        results += rows
-    if args.update and not Path(args.baseline).exists():
-        baseline = {"tolerance": {}, "rows": []}       # first baseline of a new gate
-    else:
-        baseline = read_json(args.baseline)
-    report = regress.compare(baseline, results)
-    regress.print_report(report)
-    if args.update:
-        variation = [r for path in args.variation or [] for r in read_json(path)]
-        write_json(args.baseline, regress.updated(baseline, results, variation if args.variation else None))
-        print(f"baseline {args.baseline} rewritten from {', '.join(args.results)} ({len(results)} rows)")
-        return 0
-    return 1 if report.failed else 0
-
-
-def _model_add(args) -> None:
-    from harness.models import add_model
-    path = add_model(args.name, gguf=args.gguf, source=args.source)
-    print(f"model {args.name}: {path}; use it as --model {args.name} (harness ls lists it)")
-
-
-def _ls(args) -> None:
-    from harness.config import PRESETS
-    from harness.engines.registry import ENGINES
-    from harness.evaluate import tasks
-    from harness.models import MODELS
-    from harness.methods import METHODS
-    from harness.tasks import ALL, GROUPS, expand
-    print("methods:");  [print(f"  {k:19} {m.DESCRIPTION}"
-                               + "".join(f" [not on {kind}: {why}]" for kind, why in getattr(m, "UNSUPPORTED", {}).items()))
-                         for k, m in METHODS.items()]
-    print("tasks:");    [print(f"  {k:14} {t.description}") for k, t in tasks().items()]
-    print("task groups (--tasks):")
-    [print(f"  {g:14} {','.join(expand([g]))}: {why}") for g, why in {**GROUPS, ALL: "every task"}.items()]
-    print("presets:");  [print(f"  {k:14} {_pools(p)}, test {p.n_test or 'all'}") for k, p in PRESETS.items()]
-    print("models:");   [print(f"  {k:14} {a.hub_id} (offline: {a.package})") for k, a in MODELS.items()]
-    from harness.models import local_models
-    [print(f"  {k:14} {path} (harness model add)") for k, path in local_models().items()]
-    print("  (or any hub id owner/name, or a local model directory)")
-    print("engines:");  [print(f"  {k:14} {v.description}") for k, v in ENGINES.items()]
-
-
-def _pools(p) -> str:
-    """`pool 150/150` (OEQA/MCQA), or `pool 2400 (OEQA only)` for a preset sized for one domain."""
-    sizes = {kind: getattr(p, kind).pool_size or "all" for kind in ("open", "choice")}
-    if len(p.domains) == 2:
-        return f"pool {sizes['open']}/{sizes['choice']}"
-    kind = p.domains[0]
-    return f"pool {sizes[kind]} ({'OEQA' if kind == 'open' else 'MCQA'} only)"
+from harness.commands import (run_analyse, run_bench, run_construct, run_ls, run_model_add, run_plan, run_publish,
+                              run_regress, run_train)
 
 
 class _Help(argparse.RawDescriptionHelpFormatter):
@@ -207,10 +32,10 @@ init-basic (THS's reference) is always run as well; `harness ls` lists methods, 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments `bench` and `plan` share."""
-    from harness.config import PRESETS
+    from harness.run.presets import PRESETS
     from harness.engines.registry import ENGINES
-    from harness.models import DEFAULT_MODEL
-    from harness.prompts import PROMPT_STYLES
+    from harness.engines.models import DEFAULT_MODEL
+    from harness.data.prompts import PROMPT_STYLES
     p.add_argument("--methods", default="craft,rait", help="comma list of methods (harness ls), or 'all'")
     p.add_argument("--tasks", default="triviaqa,mmlu",
                    help="comma list of tasks or groups: core (triviaqa,nq,mmlu,arc_c), side-effects "
@@ -249,6 +74,16 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description="Refusal-aware instruction tuning benchmark")
     p.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    _bench_parsers(sub)
+    _construct_parser(sub)
+    _report_parsers(sub)
+    _train_parser(sub)
+    sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=run_ls)
+    _model_parser(sub)
+    return p
+
+
+def _bench_parsers(sub) -> None:
     b = sub.add_parser("bench", help="run methods on tasks and write a leaderboard", formatter_class=_Help,
                        description="Run every stage of the asked methods on the asked tasks (each stage resumes), "
                                    "then write OUT/leaderboard.{json,csv,md} and print the table.",
@@ -259,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--dry-run", action="store_true",
                    help="print the stages (done or to run), queries, SFT rows and steps, and test "
                         "questions, without loading a model")
-    b.set_defaults(func=_bench)
+    b.set_defaults(func=run_bench)
     pl = sub.add_parser("plan", help="query a pilot sample with M0 and predict the bench: candidate sets, "
                                      "shortfalls, degenerate comparisons, wall time", formatter_class=_Help,
                         description="Query a seeded pilot sample of each domain's pool with M0 (correctness and "
@@ -271,7 +106,10 @@ def parser() -> argparse.ArgumentParser:
     _run_arguments(pl)
     pl.add_argument("--sample", type=int, default=64, help="pilot questions per domain (seeded)")
     pl.add_argument("--json", default=None, help="also write the plan as JSON to this file")
-    pl.set_defaults(func=_plan)
+    pl.set_defaults(func=run_plan)
+
+
+def _construct_parser(sub) -> None:
     c = sub.add_parser("construct", help="build a RAIT dataset from your own knowledge table")
     c.add_argument("--method", required=True,
                    help="a method with a selection rule (`harness ls`: rait, corcer-rait, craft-wo-cer, craft, ...)")
@@ -286,7 +124,10 @@ def parser() -> argparse.ArgumentParser:
                    help="draw with replacement, padding short ranked picks (MCQA code)")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
-    c.set_defaults(func=_construct)
+    c.set_defaults(func=run_construct)
+
+
+def _report_parsers(sub) -> None:
     lb = sub.add_parser("leaderboard", help="publish leaderboards from run directories")
     lb_sub = lb.add_subparsers(dest="action", required=True)
     pub = lb_sub.add_parser("publish", help="tables with bootstrap CIs, plots and an HTML page")
@@ -296,13 +137,13 @@ def parser() -> argparse.ArgumentParser:
     pub.add_argument("--compare", default="rait,craft",
                      help="reference methods of the paired differences beside each table ('' for none)")
     pub.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    pub.set_defaults(func=_publish)
+    pub.set_defaults(func=run_publish)
     an = lb_sub.add_parser("analyse", help="what a run's numbers rest on: the pool's knowledge, the flow, each "
                                            "method's selection, CRSS, over-refusal (plots and one page)")
     an.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (OUT/runs/<hash>)")
     an.add_argument("--published", required=True, help="the directory `leaderboard publish` wrote for this run")
     an.add_argument("--out", default=None, help="output directory (default: --published)")
-    an.set_defaults(func=_analyse)
+    an.set_defaults(func=run_analyse)
     r = sub.add_parser("regress", help="compare a leaderboard with a baseline; exit 1 on a regression")
     r.add_argument("--baseline", required=True, help="baseline JSON (e.g. ci/baseline.json)")
     r.add_argument("--results", required=True, nargs="+",
@@ -313,7 +154,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--variation", nargs="+", default=None,
                    help="with --update: results of runs that should agree with --results (other training seeds, "
                         "other kernels); each metric's largest distance becomes its <metric>_spread tolerance")
-    r.set_defaults(func=_regress)
+    r.set_defaults(func=run_regress)
+
+
+def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="SFT on prompt/target rows (launch with torchrun/accelerate for multi-GPU)")
     t.add_argument("--model", required=True, help="alias, hub id or local directory")
     t.add_argument("--data", required=True, help="JSONL with 'prompt' and 'target' per line")
@@ -333,8 +177,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dpo-sft-weight", type=float, default=0.01, help="weight of the chosen answer's NLL beside DPO")
     t.add_argument("--start-adapter", default=None, help="DPO starts from the model with this LoRA adapter merged")
     t.add_argument("--start-model", default=None, help="DPO starts from this full model directory")
-    t.set_defaults(func=_train)
-    sub.add_parser("ls", help="list methods, tasks, presets, models").set_defaults(func=_ls)
+    t.set_defaults(func=run_train)
+
+
+def _model_parser(sub) -> None:
     mo = sub.add_parser("model", help="bring your own model: a local alias for --model")
     mo_sub = mo.add_subparsers(dest="model_command", required=True)
     add = mo_sub.add_parser("add", help="make NAME usable as --model NAME", formatter_class=_Help,
@@ -347,8 +193,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name", help="the alias: letters, digits, '.', '_', '-'")
     add.add_argument("--gguf", default=None, help="a .gguf file")
     add.add_argument("--from", dest="source", default=None, help="a model directory (config.json, tokenizer)")
-    add.set_defaults(func=_model_add)
-    return p
+    add.set_defaults(func=run_model_add)
 
 
 def quiet_libraries() -> None:
@@ -367,7 +212,7 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.run import BusyError
+    from harness.run.stage import BusyError
     args = parser().parse_args(argv)
     quiet_libraries()
     try:

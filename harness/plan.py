@@ -10,17 +10,21 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from harness import construct, knowledge, layout, pipeline
-from harness.bench import check_inputs, checked, optimizer_steps, preflight, resolve_model
-from harness.bench import plan as bench_stages
-from harness.config import RunConfig
-from harness.data import load_items, load_rows
+from harness.knowledge import construct, query as knowledge
+
+from harness.run import layout
+
+from harness.dryrun import optimizer_steps
+from harness.schedule import check_inputs, checked, preflight, resolve_model, schedule
+from harness.run.config import RunConfig
+from harness.data.load import load_items, load_rows
 from harness.engines.protocol import EngineSpec
 from harness.engines.registry import engine_entry, make_engine
-from harness.evaluate import answer_limit, task_info, test_split
+from harness.scoring.evaluate import answer_limit, task_info, test_split
 from harness.methods import method, unsupported
-from harness.paths import data_dir
-from harness.prompts import question_text
+from harness.run.paths import data_dir
+from harness.data.prompts import question_text
+from harness.stages.knowledge import pool_rows
 from harness.tasks import expand
 
 
@@ -78,8 +82,8 @@ def analyse(rows: list[dict], d, pool: int, methods: list[str], kind: str) -> di
              f"tau_hi={p.thresholds.hi} and fall in neither set"
              + (f" (with {d.n_samples} samples, mu = 0.5 is possible)" if kind == "open" and d.n_samples % 2 == 0 else ""))
     for m in methods:
-        table = getattr(method(m), "TABLE", None)
-        if table is None or unsupported(m, kind) or pipeline.trained_by(method(m).stages(kind)) is None:
+        table = method(m).table
+        if not method(m).trains or unsupported(m, kind):
             continue
         if table == "pool":
             cand = {"vanilla": pool, "idk": 0}
@@ -134,7 +138,7 @@ def _answers_candidates(m: str, rows: list[dict], d, n: int, pool: int, fallback
 def _pilot_items(cfg: RunConfig, kind: str, sample: int) -> tuple[list[dict], int]:
     d = cfg.domain(kind)
     items = load_items(d.pool_dataset, d.pool_split, data_dir(cfg.data_dir))
-    pool = pipeline.pool_rows(items, d.pool_size, cfg.seed)
+    pool = pool_rows(items, d.pool_size, cfg.seed)
     pick = sorted(random.Random(cfg.seed).sample(range(len(pool)), min(sample, len(pool))))
     return [pool[i] for i in pick], len(pool)
 
@@ -169,7 +173,7 @@ def _eval_rate(engine, cfg: RunConfig, kind: str, items: list[dict]) -> float:
 def _step_seconds(cfg: RunConfig, base: str, kind: str, items: list[dict], work: Path) -> float | None:
     """Seconds per optimizer step of the method SFT (one step on one global batch of pilot rows,
     the trainer's own time, model loading excluded); None where the engine has no model."""
-    from harness.sft import train
+    from harness.training.sft import train
     if not engine_entry(cfg.engine).loads_models:
         return None
     sft = cfg.domain(kind).sft
@@ -199,7 +203,7 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
             steps += optimizer_steps(min(d.rehearsal_size, r["pool"]), d.rehearsal_sft)
         parts[f"{kind}: SFT (~{steps} optimizer steps)"] = steps * step
     seeds = [cfg.label_seed(s) for s in cfg.seeds]
-    stages = bench_stages(methods, tasks, seeds)
+    stages = schedule(methods, tasks, seeds)
     n_evals = {t: sum(1 for s in stages if s.name.startswith("eval/") and s.name.endswith(f"/{t}")) for t in tasks}
     loads = sum(1 for s in stages if layout.parse_label(s.name.split("/")[-1])[0] in (
         "query_m0", "query_rehearsed", "rehearse", "crss", "train")) + max(n_evals.values())
@@ -236,7 +240,7 @@ def _measure(cfg: RunConfig, base: str, pilots: dict) -> dict:
 def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64) -> dict:
     """Query `sample` pool questions per domain with M0 and report what the full bench would build."""
     import tempfile
-    from harness.run import release_memory
+    from harness.run.stage import release_memory
     tasks = expand(tasks)
     methods = checked(methods, tasks)
     preflight(cfg, [], tasks)             # QLoRA without CUDA; the pilot trains nothing an engine lacks

@@ -1,11 +1,8 @@
 """CorCer-RAIT (CRaFT "w/o Flow", arXiv 2410.06913 Table 3): Cor-RAIT's candidates, but D_van takes
 the most certain and D_idk the least certain questions."""
-from harness import construct as c, pipeline
-from harness.prompts import IDK
-
-NAME, STYLE, VERSION, TABLE = "corcer-rait", "refuse", 1, "knowledge"
-DESCRIPTION = "correctness split, certainty-ranked (CRaFT w/o flow, AAAI 2025 ablation)"
-REFUSALS = (IDK,)
+from harness.knowledge import construct as c
+from harness.data.prompts import IDK
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -14,6 +11,8 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
                           c.least_certain(idk, p.n_idk, rng, pad=p.replace), p.asked, (van, idk))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="corcer-rait", style="refuse",
+    description="correctness split, certainty-ranked (CRaFT w/o flow, AAAI 2025 ablation)",
+    refusals=(IDK,), select=select, table="knowledge",
+)

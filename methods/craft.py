@@ -5,12 +5,9 @@ giving M~; query M~ for mu~; the knowledge flow is mu~ - mu.
 Stage 2: D_van1 = {mu >= tau}; D_idk1 = {mu < tau and flow < 0}; take the N_van most certain of
 D_van1 and the N_idk least certain of D_idk1; relabel D_idk "I don't know"; SFT M0 (not M~).
 """
-from harness import construct as c, pipeline
-from harness.prompts import IDK
-
-NAME, STYLE, VERSION, TABLE = "craft", "refuse", 1, "flow"
-DESCRIPTION = "CRaFT: correctness + certainty + knowledge flow (Zhu et al., AAAI 2025)"
-REFUSALS = (IDK,)
+from harness.knowledge import construct as c
+from harness.data.prompts import IDK
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -20,6 +17,8 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
                           c.least_certain(idk, p.n_idk, rng, pad=p.replace), p.asked, (van, idk))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="craft", style="refuse",
+    description="CRaFT: correctness + certainty + knowledge flow (Zhu et al., AAAI 2025)",
+    refusals=(IDK,), select=select, table="flow",
+)

@@ -1,11 +1,8 @@
 """CRaFT "w/o Cer" (arXiv 2410.06913 Table 3): Cor-RAIT's candidates plus the knowledge-flow filter
 (drop idk candidates whose correctness rises under rehearsal), drawn at random."""
-from harness import construct as c, pipeline
-from harness.prompts import IDK
-
-NAME, STYLE, VERSION, TABLE = "craft-wo-cer", "refuse", 1, "flow"
-DESCRIPTION = "correctness split + flow filter, random draw (CRaFT w/o certainty, AAAI 2025 ablation)"
-REFUSALS = (IDK,)
+from harness.knowledge import construct as c
+from harness.data.prompts import IDK
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -15,6 +12,8 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
                           p.asked, (van, idk))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="craft-wo-cer", style="refuse",
+    description="correctness split + flow filter, random draw (CRaFT w/o certainty, AAAI 2025 ablation)",
+    refusals=(IDK,), select=select, table="flow",
+)

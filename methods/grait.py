@@ -6,7 +6,7 @@ CRaFT group; opendatalab/GRAIT data_process/get_grait_data/construct_grait_data.
    here the domain's thresholds, as every method).
 2. LESS-style gradient features of each (question, target) row on the warmup model, the rehearsal's
    (the code warms a LoRA up on the questions M0 knows best, CRaFT's rehearsal set): the LoRA gradient
-   of the answer-only loss, randomly projected to 8,192 dimensions, unit length (harness.gradients).
+   of the answer-only loss, randomly projected to 8,192 dimensions, unit length (harness.training.gradients).
 3. The refusal set, greedily: start from S_j = sum over D_van of <g_j, g_v>; N_idk times take the
    candidate with the largest S, and add its inner products with the others to their S (the code's
    loop). Refusal candidates whose gradients agree with the answers' are the ones least likely to
@@ -16,7 +16,7 @@ CRaFT group; opendatalab/GRAIT data_process/get_grait_data/construct_grait_data.
    candidate u of <g_j, g_u>, every gradient here taken with the "I don't know" target (g~_v: the
    vanilla question's refusal gradient), as construct_grait_data.py computes it from idk_idk_inner over
    van_group (all mu > 0.5) and idk_group; vanilla rows weigh 1. SFT of M0 on the union with that
-   weighted loss (harness.sft.weighted_loss: each row's mean token loss times its weight, as the
+   weighted loss (harness.training.sft.weighted_loss: each row's mean token loss times its weight, as the
    code's `alpha * outputs.loss` at one row per device).
 
 The released script, at its end, replaces the greedy refusal set by the N_idk lowest-scoring
@@ -25,12 +25,11 @@ set and the weights), as SPEC section 4 asks; docs/methods.md lists this and the
 """
 import numpy as np
 
-from harness import construct as c, pipeline
-from harness.prompts import IDK
+from harness.knowledge import construct as c
+from harness.data.prompts import IDK
+from harness.method import Method
+from harness.stages.gradients import gradients_stage
 
-NAME, STYLE, VERSION, TABLE = "grait", "refuse", 2, "gradients"
-DESCRIPTION = "GRAIT: refusal samples chosen greedily by LoRA-gradient agreement, weighted loss (Zhu et al., NAACL Findings 2025)"
-REFUSALS = (IDK,)
 PROJECTION_DIM = 8192
 LORA = {"r": 128, "alpha": 512, "target_modules": ("q_proj", "k_proj", "v_proj", "o_proj")}   # the code's warmup LoRA
 TEMPERATURE, WEIGHT_MEAN = 0.05, 0.5
@@ -73,7 +72,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (van_all, idk_all))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.gradients_stage(kind, PROJECTION_DIM, LORA),
-            pipeline.build_stage(NAME, kind, select, VERSION, TABLE), pipeline.crss_stage(NAME, kind),
-            pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="grait", style="refuse",
+    description="GRAIT: refusal samples chosen greedily by LoRA-gradient agreement, weighted loss (Zhu et al., NAACL Findings 2025)",
+    refusals=(IDK,), select=select, table="gradients", version=2,
+    extra_stages=lambda kind: [gradients_stage(kind, PROJECTION_DIM, LORA)],
+)

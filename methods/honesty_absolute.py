@@ -7,13 +7,9 @@ else the first right sample); where none is, "I apologize, but I'm not able to p
 the question." N_van known and N_idk unknown questions drawn at random (the code keeps the whole
 split); SFT M0 on the union. The paper trains on TriviaQA (open-ended) only.
 """
-from harness import construct as c, pipeline
-from harness.prompts import HONESTY_REFUSAL
-
-NAME, STYLE, VERSION, TABLE = "honesty-absolute", "refuse", 1, "answers"
-DESCRIPTION = "Alignment for Honesty (absolute): M0's right answer, else an apology (Yang et al. 2023)"
-REFUSALS = (HONESTY_REFUSAL,)
-UNSUPPORTED = {"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"}
+from harness.knowledge import construct as c
+from harness.data.prompts import HONESTY_REFUSAL
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -25,6 +21,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="honesty-absolute", style="refuse",
+    description="Alignment for Honesty (absolute): M0's right answer, else an apology (Yang et al. 2023)",
+    refusals=(HONESTY_REFUSAL,), select=select, table="answers",
+    unsupported={"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"},
+)

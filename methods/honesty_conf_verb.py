@@ -9,13 +9,9 @@ but", <= 6 "I don't have strong feelings either way, but", <= 8 "I'm fairly conf
 "I'm absolutely certain that". At test time an answer is scored on what follows the prefix. N_van
 questions with k >= 1 and N_idk with k = 0, drawn at random; SFT M0 on the union. TriviaQA only.
 """
-from harness import construct as c, pipeline
-from harness.prompts import HONESTY_REFUSAL, confidence_verb
-
-NAME, STYLE, VERSION, TABLE = "honesty-conf-verb", "refuse", 1, "answers"
-DESCRIPTION = "Alignment for Honesty (confidence-verb): answer after a confidence phrase by k of 10 (Yang et al. 2023)"
-REFUSALS = (HONESTY_REFUSAL,)
-UNSUPPORTED = {"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"}
+from harness.knowledge import construct as c
+from harness.data.prompts import HONESTY_REFUSAL, confidence_verb
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -27,6 +23,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="honesty-conf-verb", style="refuse",
+    description="Alignment for Honesty (confidence-verb): answer after a confidence phrase by k of 10 (Yang et al. 2023)",
+    refusals=(HONESTY_REFUSAL,), select=select, table="answers",
+    unsupported={"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"},
+)

@@ -7,13 +7,9 @@ share of refusals follows its share of wrong samples. N_van questions with a rig
 without one are drawn at random (the shortfall counts questions; the training set has one row per
 sample); SFT M0 on the rows. TriviaQA only.
 """
-from harness import construct as c, pipeline
-from harness.prompts import HONESTY_REFUSAL
-
-NAME, STYLE, VERSION, TABLE = "honesty-multisample", "refuse", 1, "answers"
-DESCRIPTION = "Alignment for Honesty (multisample): each sample kept if right, else an apology (Yang et al. 2023)"
-REFUSALS = (HONESTY_REFUSAL,)
-UNSUPPORTED = {"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"}
+from harness.knowledge import construct as c
+from harness.data.prompts import HONESTY_REFUSAL
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -24,6 +20,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown), picked=(len(van), len(idk)))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="honesty-multisample", style="refuse",
+    description="Alignment for Honesty (multisample): each sample kept if right, else an apology (Yang et al. 2023)",
+    refusals=(HONESTY_REFUSAL,), select=select, table="answers",
+    unsupported={"choice": "Alignment for Honesty trains on TriviaQA (open-ended); the released code has no MCQA construction"},
+)

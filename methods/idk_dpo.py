@@ -7,20 +7,17 @@ question prefers one of its correct samples to the Idk sentence; an unknown one 
 sentence to one of its wrong samples, drawn at random. SFT on the chosen answers gives the Idk-SFT
 model (the same rows as the `idk-sft` method's, so the trained-model store trains it once when both
 run); DPO (beta 0.1) plus the chosen answer's NLL weighted 0.01 then trains it, with TRL's
-DPOTrainer (harness.dpo), the SFT model being the reference.
+DPOTrainer (harness.training.dpo), the SFT model being the reference.
 The released code ships its pairs, not the code that built them (its README samples an Idk-SFT model
 trained on the other half of the data); here they come from M0's samples on the same pool (SPEC
 section 4). Learning rate, epochs, batch and LoRA are the domain's SFT settings. TriviaQA
 (open-ended) only, as Idk-SFT.
 """
-from harness import construct as c, pipeline
-from harness.dpo import Preference
-from harness.prompts import IDK_SENTENCE
+from harness.knowledge import construct as c
+from harness.training.dpo import Preference
+from harness.data.prompts import IDK_SENTENCE
+from harness.method import Method
 
-NAME, STYLE, VERSION, TABLE = "idk-dpo", "refuse", 1, "answers"
-DESCRIPTION = "Idk-DPO: DPO (beta 0.1, +0.01 NLL) of the Idk-SFT model, right answer vs Idk (Cheng et al., ICML 2024)"
-REFUSALS = (IDK_SENTENCE,)
-UNSUPPORTED = {"choice": "Cheng et al. build the Idk dataset from TriviaQA (open-ended) only"}
 IK_THRESHOLD = 1.0
 PREFERENCE = Preference(beta=0.1, sft_weight=0.01)
 
@@ -37,7 +34,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind, sft_first=True),
-            pipeline.preference_stage(NAME, kind, PREFERENCE)]
+METHOD = Method(
+    name="idk-dpo", style="refuse",
+    description="Idk-DPO: DPO (beta 0.1, +0.01 NLL) of the Idk-SFT model, right answer vs Idk (Cheng et al., ICML 2024)",
+    refusals=(IDK_SENTENCE,), select=select, table="answers", preference=PREFERENCE,
+    unsupported={"choice": "Cheng et al. build the Idk dataset from TriviaQA (open-ended) only"},
+)

@@ -8,13 +8,10 @@ question is beyond the scope of my knowledge, and I am not sure what the answer 
 N_idk unknown questions drawn at random (the code keeps the whole split); SFT M0 on the union.
 The paper builds the Idk dataset from TriviaQA only: no multiple-choice variant.
 """
-from harness import construct as c, pipeline
-from harness.prompts import IDK_SENTENCE
+from harness.knowledge import construct as c
+from harness.data.prompts import IDK_SENTENCE
+from harness.method import Method
 
-NAME, STYLE, VERSION, TABLE = "idk-sft", "refuse", 1, "answers"
-DESCRIPTION = "Idk-SFT: sampled accuracy >= 1.0 keeps a correct sample, else the Idk sentence (Cheng et al., ICML 2024)"
-REFUSALS = (IDK_SENTENCE,)
-UNSUPPORTED = {"choice": "Cheng et al. build the Idk dataset from TriviaQA (open-ended) only"}
 IK_THRESHOLD = 1.0
 
 
@@ -26,6 +23,9 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="idk-sft", style="refuse",
+    description="Idk-SFT: sampled accuracy >= 1.0 keeps a correct sample, else the Idk sentence (Cheng et al., ICML 2024)",
+    refusals=(IDK_SENTENCE,), select=select, table="answers",
+    unsupported={"choice": "Cheng et al. build the Idk dataset from TriviaQA (open-ended) only"},
+)

@@ -1,9 +1,9 @@
 """Init-Basic: the untuned model with the plain QA prompt; the reference point E1 of THS."""
-NAME = "init-basic"
-STYLE = "basic"
-DESCRIPTION = "untuned model, plain prompt (THS reference)"
-REFUSALS = ()
+from harness.method import Method
 
 
-def stages(kind: str) -> list:
-    return []
+METHOD = Method(
+    name="init-basic", style="basic",
+    description="untuned model, plain prompt (THS reference)",
+    refusals=(),
+)

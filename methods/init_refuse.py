@@ -1,11 +1,10 @@
 """Init-Refuse: the untuned model, told to answer 'I don't know' when it does not know."""
-from harness.prompts import IDK
-
-NAME = "init-refuse"
-STYLE = "refuse"
-DESCRIPTION = "untuned model, prompt allows 'I don't know'"
-REFUSALS = (IDK,)
+from harness.data.prompts import IDK
+from harness.method import Method
 
 
-def stages(kind: str) -> list:
-    return []
+METHOD = Method(
+    name="init-refuse", style="refuse",
+    description="untuned model, prompt allows 'I don't know'",
+    refusals=(IDK,),
+)

@@ -8,12 +8,9 @@ one of R-Tuning's 16 refusal sentences, drawn at random (FALSE_RESPONSES). The c
 whole split; here N_van known and N_idk unknown questions are drawn at random, so training sets are
 as large as the other methods'. SFT M0 on the union.
 """
-from harness import construct as c, pipeline
-from harness.prompts import RTUNING_REFUSALS
-
-NAME, STYLE, VERSION, TABLE = "r-tuning", "refuse", 1, "answers"
-DESCRIPTION = "R-Tuning (refusal): wrong greedy answers become refusals (Zhang et al., NAACL 2024)"
-REFUSALS = RTUNING_REFUSALS
+from harness.knowledge import construct as c
+from harness.data.prompts import RTUNING_REFUSALS
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -24,6 +21,8 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="r-tuning", style="refuse",
+    description="R-Tuning (refusal): wrong greedy answers become refusals (Zhang et al., NAACL 2024)",
+    refusals=RTUNING_REFUSALS, select=select, table="answers",
+)

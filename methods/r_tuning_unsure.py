@@ -4,17 +4,13 @@ Every target is the gold answer followed by "Are you sure you accurately answere
 your internal knowledge?" and "I am sure." where M0's greedy answer was right, "I am unsure." where it
 was wrong (M0's greedy answer as in `r-tuning`). At test time an answer ending "I am unsure." counts as
 a refusal, and one ending "I am sure." is scored on what precedes the question
-(harness.metrics.answer_body). N_van sure and N_idk unsure questions, drawn at random; SFT M0 on the
+(harness.scoring.classify.answer_body). N_van sure and N_idk unsure questions, drawn at random; SFT M0 on the
 union. Its leaderboard rows also carry R-Tuning's AP: answers ranked by 0.5 p(answer) + 0.5 P(sure)
-against their correctness (pipeline.confidence_stage).
+against their correctness (harness.stages.confidence).
 """
-from harness import construct as c, pipeline
-from harness.prompts import RTUNING_UNSURE, rtuning_unsure
-
-NAME, STYLE, VERSION, TABLE = "r-tuning-unsure", "refuse", 1, "answers"
-DESCRIPTION = "R-Tuning (unsure): gold answer + 'I am sure/unsure.' (Zhang et al., NAACL 2024)"
-REFUSALS = (RTUNING_UNSURE,)
-CONFIDENCE = True        # R-Tuning's AP of its test answers (pipeline.confidence_stage)
+from harness.knowledge import construct as c
+from harness.data.prompts import RTUNING_UNSURE, rtuning_unsure
+from harness.method import Method
 
 
 def select(table: list, p: c.Params, rng) -> c.Selection:
@@ -25,6 +21,8 @@ def select(table: list, p: c.Params, rng) -> c.Selection:
     return c.Selection.targets(rows, p.asked, (known, unknown))
 
 
-def stages(kind: str) -> list:
-    return [*pipeline.knowledge_stages(kind, TABLE), pipeline.build_stage(NAME, kind, select, VERSION, TABLE),
-            pipeline.crss_stage(NAME, kind), pipeline.train_stage(NAME, kind)]
+METHOD = Method(
+    name="r-tuning-unsure", style="refuse",
+    description="R-Tuning (unsure): gold answer + 'I am sure/unsure.' (Zhang et al., NAACL 2024)",
+    refusals=(RTUNING_UNSURE,), select=select, table="answers", confidence=True,
+)

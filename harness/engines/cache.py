@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from harness.engines.protocol import Engine
-from harness.gencache import GenCache
-from harness.progress import over_batches
+from harness.engines.gencache import GenCache
+from harness.run.progress import over_batches
 
 
 class CachingEngine:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.engines.protocol import EngineSpec
-from harness.fingerprint import sha
-from harness.gencache import sample_seed
+from harness.run.fingerprint import sha
+from harness.engines.gencache import sample_seed
 
 # Letters for MCQA prompts, a refusal where the prompt allows one, a guess otherwise (greedy: the first).
 DEFAULT_SCRIPT = {"rules": [{"when": ["Question:"], "answer": ["A", "B", "C", "D"]},
@@ -50,7 +50,7 @@ class FakeEngine:
 
     def apply_template(self, user: str | list[dict]) -> str:
         if self.spec.prompt_style == "completion":
-            from harness.prompts import completion
+            from harness.data.prompts import completion
             return completion([{"role": "user", "content": user}] if isinstance(user, str) else user)
         if isinstance(user, list):
             return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in user)

@@ -7,9 +7,9 @@ import torch
 from transformers import LogitsProcessorList
 
 from harness.engines.protocol import EngineSpec
-from harness.gencache import sample_seed
-from harness.progress import over_batches
-from harness.prompts import render_chat
+from harness.engines.gencache import sample_seed
+from harness.run.progress import over_batches
+from harness.data.prompts import render_chat
 
 
 def pick_device(device: str) -> str:

@@ -14,8 +14,8 @@ from vllm import SamplingParams
 from vllm.lora.request import LoRARequest
 
 from harness.engines.protocol import EngineSpec
-from harness.gencache import sample_seed
-from harness.progress import over_batches
+from harness.engines.gencache import sample_seed
+from harness.run.progress import over_batches
 
 # Log-prob given to an option whose token vLLM did not return (only possible on the top-K fallback
 # path of option_logprobs, for versions without SamplingParams.logprob_token_ids): far below any
@@ -78,7 +78,7 @@ class VLLMEngine:
         self._exact_option_logprobs = _has_field("logprob_token_ids")
 
     def apply_template(self, user: str | list[dict]) -> str:
-        from harness.prompts import render_chat
+        from harness.data.prompts import render_chat
         return render_chat(self.tok, user, self.spec.prompt_style)
 
     def _inputs(self, prompts: Sequence[str]) -> list[dict]:

@@ -1,8 +1,8 @@
-"""geo_city: "In which country is the city of X?" (harness/geo.py), scored as TriviaQA is; each row
+"""geo_city: "In which country is the city of X?" (harness/data/geo.py), scored as TriviaQA is; each row
 carries the city's population rank and stratum."""
-from harness import geo
-from harness.metrics import classify_open, lm_eval_result
-from harness.prompts import question_text
+from harness.data import geo
+from harness.scoring.classify import classify_open, lm_eval_result
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 SPLITS = ("train", "test")

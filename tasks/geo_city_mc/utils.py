@@ -1,8 +1,8 @@
 """geo_city_mc: geo_city's cities with four countries to choose from (the gold and three of its
-continent, harness/geo.py), scored as MMLU is."""
-from harness import geo
-from harness.metrics import classify_choice, lm_eval_result
-from harness.prompts import LETTERS, question_text
+continent, harness/data/geo.py), scored as MMLU is."""
+from harness.data import geo
+from harness.scoring.classify import classify_choice, lm_eval_result
+from harness.data.prompts import LETTERS, question_text
 from harness.tasks import DEFAULT, refusing
 
 SPLITS = ("train", "test")

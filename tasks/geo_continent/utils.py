@@ -1,6 +1,6 @@
-"""geo_continent: a country's continent (harness/geo.py, out of domain for geo_city), graded by the country's
+"""geo_continent: a country's continent (harness/data/geo.py, out of domain for geo_city), graded by the country's
 population rank; prompt and scoring are geo_city's."""
-from harness import geo
+from harness.data import geo
 from harness.tasks.geo_city.utils import doc_to_text, doc_to_text_refuse, process_results, to_item  # noqa: F401
 
 SPLITS = ("test",)

@@ -7,9 +7,10 @@ A reply with no number is wrong and marked unparsed; a refusal (the run's detect
 as on every task, and is not correct."""
 import re
 
-from harness import metrics
-from harness.metrics import Side, answer_body, is_refusal, lm_eval_result
-from harness.prompts import question_text
+from harness.scoring import metrics
+from harness.scoring.metrics import Side
+from harness.scoring.classify import answer_body, is_refusal, lm_eval_result
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of numerators / sum of denominators

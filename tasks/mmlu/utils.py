@@ -1,6 +1,6 @@
 """MMLU: prompt, letter scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
-from harness.metrics import classify_choice, lm_eval_result
-from harness.prompts import LETTERS, question_text
+from harness.scoring.classify import classify_choice, lm_eval_result
+from harness.data.prompts import LETTERS, question_text
 from harness.tasks import DEFAULT, refusing
 
 

@@ -1,6 +1,6 @@
 """NQ-open: prompt, scoring, pipeline item (lm-eval functions as in tasks/triviaqa/utils.py)."""
-from harness.metrics import classify_open, lm_eval_result
-from harness.prompts import question_text
+from harness.scoring.classify import classify_open, lm_eval_result
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 

@@ -7,9 +7,10 @@ substrings as in code/eval_model.py (`abstain_f1_authors`; their second stage, S
 >= 0.75 to those phrases over 5-word windows, is not run: its model is not available offline).
 Accuracy is on the answerable questions, scored like TriviaQA (the run's correctness mode; a refusal
 is not correct)."""
-from harness import metrics
-from harness.metrics import Side, classify_open, lm_eval_result
-from harness.prompts import question_text
+from harness.scoring import metrics
+from harness.scoring.metrics import Side
+from harness.scoring.classify import classify_open, lm_eval_result
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of numerators / sum of denominators

@@ -1,9 +1,9 @@
 """TriviaQA (rc.nocontext; the CRaFT code tests on the unfiltered dev): prompt, scoring, pipeline item.
 
 The lm-eval functions take the run's options as keyword arguments with the harness's defaults, so
-the YAML also runs with lm-eval alone; `harness.evaluate` binds a run's prompt style and scoring."""
-from harness.metrics import classify_open, lm_eval_result
-from harness.prompts import question_text
+the YAML also runs with lm-eval alone; `harness.scoring.evaluate` binds a run's prompt style and scoring."""
+from harness.scoring.classify import classify_open, lm_eval_result
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 

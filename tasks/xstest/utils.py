@@ -6,9 +6,10 @@ with one of their prefixes; `safe_refusal`, `unsafe_refusal`), and the run's ref
 RAIT method's refusal target, anywhere in the reply; `*_harness`). A RAIT model's "I don't know" is
 no refusal to the authors' classifier, which was written for safety refusals: the two disagree
 exactly there. The record's class is the run detector's: refused or complied."""
-from harness import metrics
-from harness.metrics import Side, answer_body, is_refusal
-from harness.prompts import question_text
+from harness.scoring import metrics
+from harness.scoring.metrics import Side
+from harness.scoring.classify import answer_body, is_refusal
+from harness.data.prompts import question_text
 from harness.tasks import DEFAULT, refusing
 
 ratio = metrics.ratio      # the YAML's aggregation of SIDE_METRICS: sum of numerators / sum of denominators

@@ -1,7 +1,7 @@
 """Kill a real run (tiny preset, real model and data) with SIGKILL at several points, rerun the same
 command each time, and require: every kill really happened, no finished stage was redone, cached
 generations were not regenerated, and the final leaderboard and per-sample records equal those of an
-uninterrupted run. The kills come from failpoints (harness/faults.py): a real SIGKILL at a named place.
+uninterrupted run. The kills come from failpoints (harness/run/faults.py): a real SIGKILL at a named place.
 """
 import json
 import os

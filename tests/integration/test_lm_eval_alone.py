@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.prompts import REFUSE_PREFIX
+from harness.data.prompts import REFUSE_PREFIX
 from harness.tasks import TASKS_DIR
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def lm_eval_local(tmp_path, tasks: list[tuple[str, Path, str, Path]], limit: int, *extra: str):
     """Write a YAML per (task name, our YAML it includes, split, local JSONL) and run them with the
     `lm_eval` command on the default model; return lm-eval's output directory and its results."""
-    from harness.models import resolve
+    from harness.engines.models import resolve
     mine = tmp_path / "my_tasks"
     mine.mkdir()
     for name, base, split, data_file in tasks:

@@ -3,7 +3,7 @@ a transformers directory that --model NAME then loads."""
 import pytest
 
 from harness.cli import main
-from harness.models import MODELS, _package_dir, resolve
+from harness.engines.models import MODELS, _package_dir, resolve
 
 pytestmark = pytest.mark.integration
 

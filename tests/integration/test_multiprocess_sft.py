@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.io import write_jsonl
+from harness.run.io import write_jsonl
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_torchrun_two_processes_train_with_the_global_batch(base, tmp_path):
 
 
 def test_batch_not_divisible_by_processes_is_refused(monkeypatch):
-    from harness.sft import per_device_batch
+    from harness.training.sft import per_device_batch
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="batch_size 8 is not divisible by the 3 training processes"):
         per_device_batch(8)

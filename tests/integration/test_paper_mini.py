@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from harness.bench import bench
-from harness.config import RunConfig, preset
-from harness.io import read_json, read_jsonl
+from harness.run.config import RunConfig
+from harness.run.presets import preset
+from harness.run.io import read_json, read_jsonl
 
 pytestmark = pytest.mark.integration
 PRESET = Path(__file__).resolve().parents[2] / "presets" / "paper-mini.yaml"

@@ -2,8 +2,9 @@
 import pytest
 
 from harness.bench import bench
-from harness.config import PRESETS, RunConfig
-from harness.io import read_json, read_jsonl
+from harness.run.config import RunConfig
+from harness.run.presets import PRESETS
+from harness.run.io import read_json, read_jsonl
 from harness.methods import METHODS, unsupported
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ def test_constructed_data_follows_the_manifest(run):
 def test_the_other_methods_build_their_own_targets_and_train(run):
     """Each added method's constructed rows carry its own targets (docs/methods.md); idk-dpo's
     preference stage trains a full model from its SFT; grait's rows carry loss weights."""
-    from harness.prompts import HONESTY_REFUSAL, IDK_SENTENCE, RTUNING_QUESTION, RTUNING_REFUSALS
+    from harness.data.prompts import HONESTY_REFUSAL, IDK_SENTENCE, RTUNING_QUESTION, RTUNING_REFUSALS
     _, run_dir, _ = run
     idk_targets = {"r-tuning": set(RTUNING_REFUSALS), "idk-sft": {IDK_SENTENCE}, "idk-dpo": {IDK_SENTENCE},
                    "honesty-absolute": {HONESTY_REFUSAL}, "honesty-conf-verb": {HONESTY_REFUSAL},
@@ -185,7 +186,7 @@ def test_a_base_model_without_chat_template_is_warned_and_asked_in_completion_st
     import json
     import shutil
 
-    from harness.models import resolve
+    from harness.engines.models import resolve
     model = tmp_path / "base-model"
     shutil.copytree(resolve("smollm2-135m"), model)
     (model / "chat_template.jinja").unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""harness.sft on the real SmolLM2-135M at tiny scale (a few rows, one or two steps)."""
+"""harness.training.sft on the real SmolLM2-135M at tiny scale (a few rows, one or two steps)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
-from harness.config import SFTConfig  # noqa: E402
-from harness.sft import build_examples, train  # noqa: E402
+from harness.run.config import SFTConfig  # noqa: E402
+from harness.training.sft import build_examples, train  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +185,7 @@ def test_answer_only_logits_give_the_default_causal_lm_loss(base, tok):
     the model's own loss over labels != -100, with and without a global token count."""
     from types import SimpleNamespace
 
-    from harness.sft import PadCollator, answer_only_trainer
+    from harness.training.sft import PadCollator, answer_only_trainer
     model = load(base)
     batch = PadCollator(tok.pad_token_id)(build_examples(tok, ROWS[:3], 128))
     expected = model(**batch).loss

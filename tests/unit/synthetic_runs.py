@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.io import write_json, write_jsonl
+from harness.run.io import write_json, write_jsonl
 
 # P(method class | init-basic class): what a refusal-aware method does to each kind of question.
 TRANSITIONS = {

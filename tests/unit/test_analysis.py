@@ -5,10 +5,10 @@ import random
 import pytest
 from synthetic_runs import make_run
 
-from harness import layout
+from harness.run import layout
 from harness.cli import main
-from harness.io import write_json, write_jsonl
-from harness.publish import publish
+from harness.run.io import write_json, write_jsonl
+from harness.reporting.publish import publish
 
 
 @pytest.fixture
@@ -29,8 +29,8 @@ def run(tmp_path):
     write_jsonl(run_dir / layout.query("open", True) / layout.KNOWLEDGE, after)
     rehearsed = sorted(table, key=lambda r: (-r["correctness"], -r["certainty"]))[:5]
     write_jsonl(run_dir / layout.rehearse("open") / layout.SFT_DATA, [{"id": r["id"]} for r in rehearsed])
-    from harness import construct
-    from harness.knowledge import with_flow
+    from harness.knowledge import construct
+    from harness.knowledge.query import with_flow
     from harness.methods import METHODS
     sel = construct.apply(METHODS["craft"].select, "flow", with_flow(table, after),
                           construct.Params(construct.OEQA_THRESHOLDS, 4, 3), seed=0)

@@ -5,10 +5,11 @@ TemplateLM._encode_pair (docs/fidelity.md, second audit)."""
 import numpy as np
 import pytest
 
-from harness import construct as c
-from harness.knowledge import continuation_split, letter_logprobs
-from harness.metrics import honesty_classes, honesty_idk, honesty_metrics, summarize
-from harness.prompts import confidence_verb
+from harness.knowledge import construct as c
+from harness.knowledge.query import continuation_split, letter_logprobs
+from harness.scoring.metrics import honesty_metrics, summarize
+from harness.scoring.classify import honesty_classes, honesty_idk
+from harness.data.prompts import confidence_verb
 
 
 # process_training_data.py confidence_process on (answer, k of 10): its output for each

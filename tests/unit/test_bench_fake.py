@@ -9,10 +9,12 @@ import pytest
 from harness import bench as bench_mod
 from harness.engines import fake
 
-from harness.config import PRESETS, RunConfig, Scoring
-from harness.io import read_jsonl, write_jsonl
-from harness.metrics import ths
-from harness.prompts import REFUSE_PREFIX
+from harness.run.config import RunConfig, Scoring
+
+from harness.run.presets import PRESETS
+from harness.run.io import read_jsonl, write_jsonl
+from harness.scoring.metrics import ths
+from harness.data.prompts import REFUSE_PREFIX
 
 
 # Knows the gold answer of every question containing 'Paris' or 'France'; refuses when allowed to.

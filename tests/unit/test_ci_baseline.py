@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.regress import GATED, tolerance_of
+from harness.reporting.regress import GATED, tolerance_of
 
 BASELINE = Path(__file__).resolve().parents[2] / "ci" / "baseline.json"
 METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")

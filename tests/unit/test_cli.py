@@ -1,7 +1,7 @@
 import json
 
 from harness.cli import main
-from harness.io import write_jsonl
+from harness.run.io import write_jsonl
 
 
 def test_unknown_names_list_the_valid_ones(capsys):
@@ -81,7 +81,7 @@ def test_ls_says_which_domain_a_preset_was_sized_for(capsys):
 
 
 def test_model_add_from_a_directory_makes_an_alias(tmp_path, monkeypatch, capsys):
-    from harness.models import resolve
+    from harness.engines.models import resolve
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "my-model"
     model.mkdir()

@@ -1,4 +1,4 @@
-"""Unit tests of the selection rules: each method file's `select`, composed of harness.construct's
+"""Unit tests of the selection rules: each method file's `select`, composed of harness.knowledge.construct's
 blocks, run the way `harness construct` and the build stage run it (construct.apply).
 
 Every expected value below was worked out by hand from the tables in this
@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from harness.cli import main
-from harness.construct import (
+from harness.knowledge.construct import (
     OEQA_THRESHOLDS, Params, Thresholds, apply, from_tau, mcqa, read_table, validate_table, write_selection,
 )
 from harness.methods import METHODS, selectors
 
 # The refusal-aware rules: every registered method that selects from a knowledge table.
-METHOD_RULES = tuple(n for n, m in selectors().items() if m.TABLE in ("knowledge", "flow"))
+METHOD_RULES = tuple(n for n, m in selectors().items() if m.table in ("knowledge", "flow"))
 
 
 def select(method, table, n_van, n_idk, th, seed=0, keep_zero_flow=False, replace=False):
     m = METHODS[method]
-    return apply(m.select, m.TABLE, table, Params(th, n_van, n_idk, keep_zero_flow, replace), seed)
+    return apply(m.select, m.table, table, Params(th, n_van, n_idk, keep_zero_flow, replace), seed)
 
 MCQA = from_tau(0.5)
 BIG = 1000  # "take every candidate"
@@ -241,8 +241,8 @@ def test_nan_certainty():
 
 def test_rehearsal_needed_only_for_flow_methods():
     table = [row("a", 0.3), row("b", 0.8)]
-    validate_table(table, METHODS["rait"].TABLE)
-    validate_table(table, METHODS["corcer-rait"].TABLE)
+    validate_table(table, METHODS["rait"].table)
+    validate_table(table, METHODS["corcer-rait"].table)
     for method in ("craft", "craft-wo-cer"):
         with pytest.raises(ValueError, match=r"row 0.*correctness_rehearsal"):
             select(method, table, 1, 1, MCQA)
@@ -266,7 +266,7 @@ def test_bad_counts(n_van, n_idk, name):
 
 def test_the_rules_are_the_registrys():
     assert set(METHOD_RULES) == {"rait", "corcer-rait", "craft-wo-cer", "craft"}
-    assert {n for n, m in METHODS.items() if getattr(m, "TABLE", None) == "flow"} == {"craft", "craft-wo-cer"}
+    assert {n for n, m in METHODS.items() if m.table == "flow" and m.trains} == {"craft", "craft-wo-cer"}
 
 
 def test_construct_cli_lists_the_methods_with_a_rule(tmp_path, capsys):

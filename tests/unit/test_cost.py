@@ -1,7 +1,7 @@
-"""The roofline cost estimate (harness.cost) on hand-computed cases, and the dry run that prints it."""
+"""The roofline cost estimate (harness.run.cost) on hand-computed cases, and the dry run that prints it."""
 import pytest
 
-from harness import cost
+from harness.run import cost
 from harness.cli import main
 
 LLAMA = cost.SHAPES["meta-llama/Meta-Llama-3-8B-Instruct"]

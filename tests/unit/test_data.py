@@ -1,7 +1,7 @@
 import pytest
 
-from harness.data import load_items, load_rows, to_item
-from harness.io import write_jsonl
+from harness.data.load import load_items, load_rows, to_item
+from harness.run.io import write_jsonl
 
 
 def test_missing_offline_file_names_the_file_and_the_fix(tmp_path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.io import write_jsonl
-from harness.run import run_lock
+from harness.run.io import write_jsonl
+from harness.run.stage import run_lock
 from test_bench_fake import data, script, write_data, write_script  # noqa: F401  (fixtures)
 
 
@@ -97,7 +97,7 @@ def test_good_preset_file_is_its_own_run(finished, tmp_path):
     out, bench = finished
     good = tmp_path / "mine.yaml"
     good.write_text("base: smoke\nn_test: 3\nopen: {pool_size: 100, sft: {epochs: 1}}\n")
-    from harness.config import preset
+    from harness.run.presets import preset
     p = preset(str(good))
     assert (p.name, p.n_test, p.open.pool_size, p.open.sft.epochs, p.choice.pool_size) == ("mine", 3, 100, 1, 150)
     assert bench("--preset", str(good), "--out", str(tmp_path / "mine")) == 0
@@ -160,7 +160,7 @@ def test_lock_held_by_another_process(finished, capsys):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from harness.run import run_lock
+        from harness.run.stage import run_lock
         with run_lock(Path({str(run)!r})):
             print("locked", flush=True)
             time.sleep(60)
@@ -196,14 +196,15 @@ def test_no_network_when_offline(finished, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     refused(capsys, bench, out, "--engine", "hf", "--model", "org/some-model", "--overwrite",
             match="HF_HUB_OFFLINE is set")
-    from harness.data import load_rows
+    from harness.data.load import load_rows
     with pytest.raises(FileNotFoundError, match="HF_HUB_OFFLINE is set"):
         load_rows("triviaqa", "validation", None)
 
 
 def test_trust_remote_code_is_off_by_default():
     from harness.cli import parser
-    from harness.config import PRESETS, RunConfig
+    from harness.run.config import RunConfig
+    from harness.run.presets import PRESETS
     from harness.engines.protocol import EngineSpec
     assert RunConfig(model="m", preset=PRESETS["smoke"]).trust_remote_code is False
     assert EngineSpec(model="m").trust_remote_code is False

@@ -6,17 +6,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import construct, knowledge, pipeline
-from harness.config import PRESETS, RunConfig, SFTConfig
+from harness.knowledge import construct, query as knowledge
+
+from harness.stages import evaluation as stages_evaluation
+
+from harness.stages import knowledge as stages_knowledge
+from harness.run.config import RunConfig, SFTConfig
+from harness.run.presets import PRESETS
 from harness.engines import fake
 from harness.methods import METHODS
 from test_construct import select as _select
 from harness.tasks import module
 
 answers = module("triviaqa").answers
-from harness.io import read_json, read_jsonl, write_json, write_jsonl
-from harness.metrics import classify_choice, classify_open, is_refusal, summarize
-from harness.run import EnginePool, StageContext
+from harness.run.io import read_json, read_jsonl, write_json, write_jsonl
+from harness.scoring.metrics import summarize
+from harness.scoring.classify import classify_choice, classify_open, is_refusal
+from harness.run.stage import EnginePool, StageContext
 
 # ---------------------------------------------------------------- scorers
 
@@ -75,10 +81,10 @@ def test_triviaqa_answers_are_the_codes_list():
 
 def test_pool_is_the_whole_split_unless_a_size_is_set():
     items = list(range(10))
-    assert pipeline.pool_rows(items, None, 0) == items
-    assert pipeline.pool_rows(items, 50, 0) == items                  # larger than the split: all of it
-    sample = pipeline.pool_rows(items, 4, 0)
-    assert len(sample) == 4 and sample == sorted(sample) and sample == pipeline.pool_rows(items, 4, 0)
+    assert stages_knowledge.pool_rows(items, None, 0) == items
+    assert stages_knowledge.pool_rows(items, 50, 0) == items                  # larger than the split: all of it
+    sample = stages_knowledge.pool_rows(items, 4, 0)
+    assert len(sample) == 4 and sample == sorted(sample) and sample == stages_knowledge.pool_rows(items, 4, 0)
 
 
 def _table(n_van: int, n_idk: int) -> list[dict]:
@@ -145,7 +151,7 @@ def test_rehearsed_query_loads_what_the_rehearsal_wrote(ctx, mode):
     c = ctx("open/query_rehearsed")
     path = _trained(c.run_dir, "open/rehearse", mode)
     c.dir.mkdir(parents=True)
-    pipeline.query_stage("open", rehearsed=True).run(c)
+    stages_knowledge.query_stage("open", rehearsed=True).run(c)
     spec = fake.LOADED[-1]
     expected = {"full": (path, None), "lora": ("/models/base", path), "none": ("/models/base", None)}[mode]
     assert (spec.model, spec.adapter) == expected
@@ -158,9 +164,9 @@ def test_evaluation_loads_what_the_method_training_wrote(ctx, mode, monkeypatch)
     path = _trained(c.run_dir, "open/craft/train", mode)
     write_jsonl(c.run_dir / "tests" / "triviaqa" / "items.jsonl", [])
     _done(c.run_dir / "tests" / "triviaqa")
-    monkeypatch.setattr("harness.evaluate.evaluate", lambda engine, *a, **k: [{"engine": engine.spec.model}])
+    monkeypatch.setattr("harness.scoring.evaluate.evaluate", lambda engine, *a, **k: [{"engine": engine.spec.model}])
     c.dir.mkdir(parents=True)
-    pipeline.eval_stage("craft", "refuse", "triviaqa", "open/craft/train").run(c)
+    stages_evaluation.eval_stage("craft", "refuse", "triviaqa", "open/craft/train").run(c)
     spec = fake.LOADED[-1]
     expected = {"full": (path, None), "lora": ("/models/base", path), "none": ("/models/base", None)}[mode]
     assert (spec.model, spec.adapter) == expected
@@ -178,9 +184,9 @@ def test_no_engine_is_alive_while_a_model_trains(ctx, monkeypatch):
     def train(base, rows, sft, out_dir, **_):
         seen.append(c.engines.alive)
         write_json(Path(out_dir) / "train.json", {"mode": sft.mode})
-    monkeypatch.setattr("harness.sft.train", train)
+    monkeypatch.setattr("harness.training.sft.train", train)
     c.dir.mkdir(parents=True)
-    pipeline.rehearse_stage("open").run(c)
+    stages_knowledge.rehearse_stage("open").run(c)
     assert seen == [False]
 
 
@@ -188,7 +194,7 @@ def test_no_engine_is_alive_while_a_model_trains(ctx, monkeypatch):
 
 
 def test_packing_concatenates_examples_into_max_length_sequences():
-    from harness.sft import IGNORE, pack
+    from harness.training.sft import IGNORE, pack
     examples = [{"input_ids": [i] * 3, "labels": [IGNORE, i, i]} for i in range(5)]
     packed = pack(examples, 4, seed=0)
     assert [len(p["input_ids"]) for p in packed] == [4, 4, 4, 3]
@@ -198,7 +204,7 @@ def test_packing_concatenates_examples_into_max_length_sequences():
 
 
 def test_all_linear_lora_and_qlora_without_cuda():
-    from harness.sft import check_quantization, target_modules
+    from harness.training.sft import check_quantization, target_modules
     assert target_modules(SFTConfig(target_modules=("all-linear",))) == "all-linear"
     assert target_modules(SFTConfig()) == ["q_proj", "v_proj"]
     import torch
@@ -209,7 +215,7 @@ def test_all_linear_lora_and_qlora_without_cuda():
 
 
 def test_yaml_preset_can_override_every_new_field(tmp_path):
-    from harness.config import load_preset
+    from harness.run.presets import load_preset
     path = tmp_path / "p.yaml"
     path.write_text("base: paper\nscoring: {refusal: broad, unparsed: wrong}\n"
                     "choice: {sft: {load_in_4bit: false, target_modules: [q_proj]}, draw_with_replacement: false}\n"

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from harness.engines.hf import SeededSampler
-from harness.fingerprint import model_id
-from harness.gencache import GenCache, sample_seed
+from harness.run.fingerprint import model_id
+from harness.engines.gencache import GenCache, sample_seed
 
 P = {"temperature": 0.7, "top_p": 1.0, "max_new_tokens": 16}
 

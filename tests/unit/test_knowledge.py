@@ -4,8 +4,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness import knowledge as k
-from harness.config import PRESETS, Scoring
+from harness.knowledge import query as k
+from harness.run.config import Scoring
+from harness.run.presets import PRESETS
 
 STRICT = Scoring(correctness="strict", refusal="broad")
 OPEN = replace(PRESETS["smoke"].open, n_samples=3, temperature=1.0, query_max_new_tokens=8,

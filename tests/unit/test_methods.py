@@ -4,10 +4,11 @@ import random
 
 import pytest
 
-from harness import construct as c
+from harness.knowledge import construct as c
 from harness.methods import METHODS, method, unsupported
-from harness.metrics import answer_body, classify_choice, classify_open, is_refusal, summarize
-from harness.prompts import HONESTY_REFUSAL, IDK_SENTENCE, RTUNING_REFUSALS, RTUNING_QUESTION
+from harness.scoring.metrics import summarize
+from harness.scoring.classify import answer_body, classify_choice, classify_open, is_refusal
+from harness.data.prompts import HONESTY_REFUSAL, IDK_SENTENCE, RTUNING_REFUSALS, RTUNING_QUESTION
 
 # q1: greedy right, 3/3 samples right; q2: greedy wrong, 1 of 3 right; q3: nothing right;
 # q4: greedy right, no sample right.
@@ -25,7 +26,7 @@ TABLE = [
 
 def build(name: str, n_van: int = 10, n_idk: int = 10, seed: int = 0) -> c.Selection:
     m = method(name)
-    return c.apply(m.select, m.TABLE, TABLE, c.Params(c.OEQA_THRESHOLDS, n_van, n_idk), seed=seed)
+    return c.apply(m.select, m.table, TABLE, c.Params(c.OEQA_THRESHOLDS, n_van, n_idk), seed=seed)
 
 
 def rows(sel: c.Selection) -> list[tuple]:
@@ -94,7 +95,7 @@ def test_a_method_on_a_domain_its_paper_does_not_define_is_refused_with_the_reas
 
 def test_every_methods_refusal_target_is_a_refusal_under_every_detector():
     for name, m in METHODS.items():
-        for target in m.REFUSALS:
+        for target in m.refusals:
             for detector in ("code", "broad"):
                 assert is_refusal(target, detector), (name, target, detector)
                 assert classify_open(target, ["Paris"], "substring", detector) == "refused"
@@ -138,7 +139,7 @@ def test_idk_dpo_prefers_a_right_sample_to_the_idk_sentence_and_the_idk_sentence
     table = [dict(r, samples=list(r["samples"]), sample_correct=list(r["sample_correct"])) for r in TABLE]
     table[1]["sample_correct"] = [True, True, True]            # q2 known too (accuracy 1.0)
     m = method("idk-dpo")
-    sel = c.apply(m.select, m.TABLE, table, c.Params(c.OEQA_THRESHOLDS, 10, 10), seed=0)
+    sel = c.apply(m.select, m.table, table, c.Params(c.OEQA_THRESHOLDS, 10, 10), seed=0)
     got = {r["id"]: (r["label"], r["target"], r["rejected"]) for r in sel.rows}
     assert got["q1"][0] == "vanilla" and got["q1"][1] in TABLE[0]["samples"] and got["q1"][2] == IDK_SENTENCE
     assert got["q3"][:2] == ("idk", IDK_SENTENCE) and got["q3"][2] in ("Quito", "Bogota")
@@ -190,7 +191,7 @@ def test_grait_greedy_is_the_codes_loop():
 
 def test_the_weighted_loss_is_each_rows_mean_token_loss_times_its_weight():
     import torch
-    from harness.sft import weighted_loss
+    from harness.training.sft import weighted_loss
 
     class Args:
         per_device_train_batch_size, gradient_accumulation_steps = 2, 1
@@ -218,8 +219,9 @@ def test_grait_without_answers_draws_its_refusals_at_random_unweighted():
 
 
 def test_average_precision_is_sklearns_and_r_tuning_answers_are_cut_before_the_question():
-    from harness.metrics import average_precision, rtuning_answer
+    from harness.scoring.metrics import average_precision
     # sklearn's documented example: y [0, 0, 1, 1], scores [0.1, 0.4, 0.35, 0.8] -> 0.8333
+    from harness.scoring.classify import rtuning_answer
     assert average_precision([0.1, 0.4, 0.35, 0.8], [False, False, True, True]) == pytest.approx(0.8333, abs=1e-4)
     # ties share a threshold: both at 0.5, one right -> precision 1/2 at recall 1
     assert average_precision([0.5, 0.5], [True, False]) == pytest.approx(0.5)

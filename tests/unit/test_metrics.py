@@ -1,4 +1,4 @@
-"""Unit tests for harness.metrics; expected values are worked out by hand."""
+"""Unit tests for harness.scoring.metrics; expected values are worked out by hand."""
 
 import random
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.metrics import (
+from harness.scoring.metrics import (
     CLASSES,
     REFUSAL_PATTERNS,
     bootstrap_ci,

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from harness.cli import main
-from harness.config import PRESETS
+from harness.run.presets import PRESETS
 from harness.plan import analyse, expected, histogram, wilson
 
 OPEN = replace(PRESETS["smoke"].open, n_van=4, n_idk=2, n_samples=4)

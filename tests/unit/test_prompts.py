@@ -1,6 +1,6 @@
 import pytest
 
-from harness.prompts import IDK, REFUSE_PREFIX, choice_body, choice_fewshot, open_fewshot, styled
+from harness.data.prompts import IDK, REFUSE_PREFIX, choice_body, choice_fewshot, open_fewshot, styled
 
 
 def test_refuse_style_is_the_craft_code_instruction():
@@ -35,7 +35,7 @@ def test_fewshot_prompts_end_with_the_open_question():
 def test_a_base_models_mcqa_prompt_has_one_answer_cue():
     """The completion form of a prompt that ends with its own `Answer:` (MMLU, the 3-shot query) keeps
     it as it is: wrapped, it read `Answer: \\nAnswer:` and a base model answered `Answer:` every time."""
-    from harness.prompts import code_choice_text, completion, open_fewshot
+    from harness.data.prompts import code_choice_text, completion, open_fewshot
     mcqa = code_choice_text("Which?", ["a", "b", "c", "d"], "geo", "basic")
     text = completion([{"role": "user", "content": mcqa}])
     assert text.count("Answer:") == 1 and text.endswith("Answer:") and not text.startswith("Question: The following")

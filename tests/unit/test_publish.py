@@ -8,9 +8,9 @@ import pytest
 from synthetic_runs import make_run, write_records
 
 from harness.cli import main
-from harness.io import write_json
-from harness.leaderboard import PUBLISH_COLUMNS
-from harness.publish import discover, publish
+from harness.run.io import write_json
+from harness.reporting.leaderboard import PUBLISH_COLUMNS
+from harness.reporting.publish import discover, publish
 
 CI = r"-?\d+\.\d \[-?\d+\.\d, -?\d+\.\d\]"
 
@@ -152,9 +152,9 @@ def test_cli_publish(tmp_path, capsys):
 
 
 def test_comparisons_are_the_paired_bootstrap_of_the_records(published, tmp_path):
-    from harness.io import read_jsonl
-    from harness.leaderboard import diff_text
-    from harness.stats import paired_bootstrap
+    from harness.run.io import read_jsonl
+    from harness.reporting.leaderboard import diff_text
+    from harness.scoring.stats import paired_bootstrap
     out, _ = published
     comps = json.loads((out / "comparisons.json").read_text())
     assert [(c["task"], c["method"], c["reference"]) for c in comps] == [
@@ -175,7 +175,7 @@ def test_comparisons_are_the_paired_bootstrap_of_the_records(published, tmp_path
 
 
 def test_shortfall_and_untrained_are_flagged_in_every_table(tmp_path, capsys):
-    from harness.leaderboard import markdown, print_table
+    from harness.reporting.leaderboard import markdown, print_table
     run_dir = make_run(tmp_path / "results", tasks={"triviaqa": 20})
     write_json(run_dir / "open" / "craft" / "build" / "manifest.json",
                {"n_vanilla": 0, "n_idk": 0, "shortfall": {"vanilla": 40, "idk": 10}})
@@ -199,7 +199,7 @@ def test_shortfall_and_untrained_are_flagged_in_every_table(tmp_path, capsys):
 def test_every_table_accounts_for_unparsed_answers(capsys):
     """Half of craft's MCQA answers have no letter: every table shows the unparsed share beside Pc/Pw/Pr
     (so the row adds up to 100%), flags the row, and the terminal warns."""
-    from harness import leaderboard as lb
+    from harness.reporting import leaderboard as lb
     base = {"model": "m", "seed": None, "task": "mmlu", "n": 4, "ths": None, "over_refusal": None,
             "truthfulness": 0.0, "preset": "smoke", "run": "h"}
     rows = [dict(base, method="init-basic", pc=0.5, pw=0.5, pr=0.0, pu=0.0, unparsed=0),
@@ -217,7 +217,7 @@ def test_every_table_accounts_for_unparsed_answers(capsys):
 
 
 def test_the_bars_plot_stacks_the_unparsed_share_and_shows_n():
-    from harness.plots import bars
+    from harness.reporting.plots import bars
     rows = [{"model": "m", "method": m, "seed": None, "task": "mmlu", "n": 4, "pc": pc, "pw": 0.5, "pr": 0.0, "pu": pu,
              "run": "h"} for m, pc, pu in (("init-basic", 0.5, 0.0), ("craft", 0.0, 0.5))]
     ax = bars("mmlu", rows).axes[0]
@@ -228,7 +228,7 @@ def test_the_bars_plot_stacks_the_unparsed_share_and_shows_n():
 
 
 def test_over_refusal_shows_the_questions_it_rests_on():
-    from harness.leaderboard import cell_text
+    from harness.reporting.leaderboard import cell_text
     r = {"over_refusal": 1.0, "over_refusal_k": 1, "over_refusal_den": 1}
     assert cell_text(r, "over_refusal") == "100.0 (1/1)"
     assert cell_text({"over_refusal": 0.5}, "over_refusal") == "50.0"     # an unpublished row: no counts

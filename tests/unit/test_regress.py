@@ -6,10 +6,10 @@ import pytest
 from synthetic_runs import make_run
 
 from harness.cli import main
-from harness.io import read_json, write_json
-from harness.publish import publish
-from harness.popularity import wilson
-from harness.regress import wilson_halves, compare, make_baseline, tolerance_of, updated
+from harness.run.io import read_json, write_json
+from harness.reporting.publish import publish
+from harness.reporting.popularity import wilson
+from harness.reporting.regress import wilson_halves, compare, make_baseline, tolerance_of, updated
 
 
 def _row(method, task="triviaqa", **metrics):

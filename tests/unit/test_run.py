@@ -3,8 +3,10 @@ from dataclasses import replace
 
 import pytest
 
-from harness.config import PRESETS, RunConfig, preset
-from harness.run import Stage, StageContext, config_hash, run_stages
+from harness.run.config import RunConfig
+
+from harness.run.presets import PRESETS, preset
+from harness.run.stage import Stage, StageContext, config_hash, run_stages
 
 
 def test_hash_ignores_speed_and_location_but_not_results():
@@ -122,7 +124,7 @@ def test_a_corrupted_stage_output_is_detected_and_recomputed(tmp_path, capsys):
 
 
 def test_big_files_are_fingerprinted_by_size_and_ends(tmp_path, monkeypatch):
-    import harness.fingerprint as run
+    import harness.run.fingerprint as run
     monkeypatch.setattr(run, "BIG", 10)
     f = tmp_path / "big.bin"
     f.write_bytes(b"x" * (20 << 20))
@@ -134,7 +136,7 @@ def test_big_files_are_fingerprinted_by_size_and_ends(tmp_path, monkeypatch):
 
 
 def test_one_process_per_run_directory(tmp_path):
-    from harness.run import BusyError, run_lock
+    from harness.run.stage import BusyError, run_lock
     with run_lock(tmp_path):
         with pytest.raises(BusyError, match=f"pid {os.getpid()}"):
             with run_lock(tmp_path):

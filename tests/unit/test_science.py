@@ -4,17 +4,16 @@ starts from M0, not from the rehearsed model; the generation cache keys samples 
 from pathlib import Path
 
 import pytest
-
-from harness import pipeline
-from harness.config import PRESETS, RunConfig
+from harness.run.config import RunConfig
+from harness.run.presets import PRESETS
 from harness.engines import fake
 from harness.engines.cache import CachingEngine
 from harness.engines.protocol import EngineSpec
-from harness.io import read_jsonl, write_json, write_jsonl
+from harness.run.io import read_jsonl, write_json, write_jsonl
 from harness.methods import METHODS
-from harness.prompts import IDK
-from harness.run import EnginePool, StageContext
-from harness.sft import IGNORE, build_examples
+from harness.data.prompts import IDK
+from harness.run.stage import EnginePool, StageContext
+from harness.training.sft import IGNORE, build_examples
 
 
 class CharTokenizer:
@@ -80,7 +79,7 @@ def test_the_idk_rows_of_the_rait_methods_are_the_refusal_and_the_vanilla_rows_t
 
 
 def test_crafts_final_sft_starts_from_m0_not_from_the_rehearsed_model(tmp_path, monkeypatch):
-    import harness.sft
+    import harness.training.sft
     _knowledge(tmp_path)
     seen = []
 
@@ -88,7 +87,7 @@ def test_crafts_final_sft_starts_from_m0_not_from_the_rehearsed_model(tmp_path, 
         seen.append((Path(out).relative_to(tmp_path).as_posix(), base, sorted(kw)))
         write_json(Path(out) / "train.json", {"mode": "lora", "examples": len(rows)})
         (Path(out) / "model").mkdir(exist_ok=True)
-    monkeypatch.setattr(harness.sft, "train", train)
+    monkeypatch.setattr(harness.training.sft, "train", train)
     stages = {s.name: s for s in METHODS["craft"].stages("open")}
     for name in ("open/rehearse", "open/craft/build", "open/craft/train"):
         ctx = _ctx(tmp_path, name)

@@ -7,12 +7,15 @@ import statistics
 import pytest
 from synthetic_runs import base_classes, write_records
 
-from harness import layout, pipeline
+from harness.run import layout
+
+from harness.stages import training as stages_training
 from harness.bench import plan
-from harness.config import PRESETS, RunConfig
-from harness.io import read_json, write_json, write_jsonl
-from harness.run import EnginePool, StageContext, config_hash
-from harness.stats import paired_differences, pooled_differences
+from harness.run.config import RunConfig
+from harness.run.presets import PRESETS
+from harness.run.io import read_json, write_json, write_jsonl
+from harness.run.stage import EnginePool, StageContext, config_hash
+from harness.scoring.stats import paired_differences, pooled_differences
 
 
 def test_labels_round_trip_and_malformed_labels_are_named():
@@ -56,23 +59,23 @@ def _ctx(tmp_path, name, train_seed=None, seed=7):
 
 
 def test_the_training_seed_reaches_the_trainer_and_the_rehearsal_keeps_the_data_seed(tmp_path, monkeypatch):
-    import harness.sft
+    import harness.training.sft
     seen = []
 
     def fake_train(base, rows, sft, out, seed, **kw):
         seen.append((out.relative_to(tmp_path).as_posix(), seed))
         write_json(out / "train.json", {"mode": "lora", "examples": len(rows)})
-    monkeypatch.setattr(harness.sft, "train", fake_train)
+    monkeypatch.setattr(harness.training.sft, "train", fake_train)
     build = tmp_path / "open" / "rait" / "build"
     write_jsonl(build / "sft_data.jsonl", [{"id": "q", "label": "idk", "prompt": "Q?", "target": "I don't know"}])
     (build / "DONE").write_text("{}")
-    stage = pipeline.for_seed(pipeline.train_stage("rait", "open"), 3)
+    stage = stages_training.for_seed(stages_training.train_stage("rait", "open"), 3)
     assert stage.name == "open/rait/train@seed3"
     ctx = _ctx(tmp_path, stage.name)
     stage.run(ctx)
     assert "open/rait/build" in ctx.inputs                       # the wrapper shares what DONE records
-    pipeline.train_stage("rait", "open").run(_ctx(tmp_path, "open/rait/train"))
-    pipeline._train(_ctx(tmp_path, "open/rehearse", train_seed=3), "open", [{"prompt": "Q?", "target": "A"}],
+    stages_training.train_stage("rait", "open").run(_ctx(tmp_path, "open/rait/train"))
+    stages_training.train(_ctx(tmp_path, "open/rehearse", train_seed=3), "open", [{"prompt": "Q?", "target": "A"}],
                     rehearsal=True)
     assert seen == [("open/rait/train@seed3", 3), ("open/rait/train", 7), ("open/rehearse", 7)]
 
@@ -119,7 +122,7 @@ def _seeded_run(root, n=40):
 
 
 def test_published_rows_carry_the_seed_and_the_page_summarises_across_seeds(tmp_path):
-    from harness.publish import publish
+    from harness.reporting.publish import publish
     run_dir = _seeded_run(tmp_path)
     rows = publish([run_dir], tmp_path / "pub", n_resamples=50)
     assert [(r["method"], r["seed"]) for r in rows] == [
@@ -143,8 +146,8 @@ def test_published_rows_carry_the_seed_and_the_page_summarises_across_seeds(tmp_
 
 
 def test_a_pooled_comparison_of_an_untrained_method_is_flagged(tmp_path):
-    from harness.leaderboard import compare_flags
-    from harness.publish import publish
+    from harness.reporting.leaderboard import compare_flags
+    from harness.reporting.publish import publish
     run_dir = _seeded_run(tmp_path)
     for seed in (None, 1):                      # one constructed set: empty for every seed
         write_json(run_dir / layout.train("open", "craft", seed) / "train.json", {"mode": "none", "examples": 0})

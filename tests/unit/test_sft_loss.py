@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 def test_masked_and_full_logits_give_the_same_answer_only_loss(monkeypatch):
     from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
 
-    from harness import sft
+    from harness.training import sft
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                                          num_attention_heads=4, num_key_value_heads=2))

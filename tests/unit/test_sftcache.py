@@ -1,8 +1,8 @@
 import json
 from dataclasses import replace
 
-from harness import sftcache
-from harness.config import SFTConfig
+from harness.training import store as sftcache
+from harness.run.config import SFTConfig
 
 ROWS = [{"id": "a", "prompt": "Q?", "target": "A", "label": "vanilla"}]
 SFT = SFTConfig(mode="lora", epochs=1)
@@ -47,7 +47,7 @@ def test_entry_without_done_is_not_used_and_is_replaced(tmp_path):
 def test_adapter_config_is_written_in_a_canonical_order(tmp_path):
     """peft writes target_modules in set order, which varies between processes; the harness sorts it
     so that identical training gives identical files (and the generation cache key of the adapter)."""
-    from harness.sft import canonical_adapter_config
+    from harness.training.sft import canonical_adapter_config
     (tmp_path / "adapter_config.json").write_text(json.dumps({"r": 4, "target_modules": ["v_proj", "q_proj"]}))
     canonical_adapter_config(tmp_path)
     assert json.loads((tmp_path / "adapter_config.json").read_text())["target_modules"] == ["q_proj", "v_proj"]

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from harness import bench as bench_mod
-from harness import layout, side_effects
-from harness.config import PRESETS, RunConfig
-from harness.io import read_json, read_jsonl, write_jsonl
-from harness.metrics import ratio
-from harness.prompts import REFUSE_PREFIX
+from harness.run import layout
+from harness.scoring import side_effects
+from harness.run.config import RunConfig
+from harness.run.presets import PRESETS
+from harness.run.io import read_json, read_jsonl, write_jsonl
+from harness.scoring.metrics import ratio
+from harness.data.prompts import REFUSE_PREFIX
 from harness.tasks import expand
 from harness.tasks.gsm8k import utils as gsm8k
 from harness.tasks.selfaware import utils as selfaware
@@ -251,7 +253,7 @@ def test_side_effects_bench_and_publish_with_the_fake_engine(tmp_path):
     assert (out / "side_effects.csv").read_text().startswith("model,method,seed,task,metric,title,better,n,")
     assert "### selfaware: 5 questions (answerable 3, unanswerable 2)" in (out / "side_effects.md").read_text()
 
-    from harness.publish import publish
+    from harness.reporting.publish import publish
     published = tmp_path / "published"
     assert publish([run_dir], published, n_resamples=50) == []
     assert read_json(published / "side_effects.json") == side_effects.rows(

@@ -2,10 +2,10 @@
 import pytest
 from synthetic_runs import make_run, write_records
 
-from harness.io import read_jsonl, write_jsonl
-from harness.leaderboard import row
-from harness.metrics import summarize, wilson
-from harness.stats import CI_METRICS, ci_rows, paired_bootstrap
+from harness.run.io import read_jsonl, write_jsonl
+from harness.reporting.leaderboard import row
+from harness.scoring.metrics import summarize, wilson
+from harness.scoring.stats import CI_METRICS, ci_rows, paired_bootstrap
 
 
 def _rows(run_dir, task="triviaqa", methods=("init-basic", "init-refuse", "craft")):

@@ -1,13 +1,15 @@
 """One source for a task's options: every task function, called as lm-eval alone calls it (no
-options), prompts and scores as a harness run binds it (harness.evaluate.task_options with the run's
+options), prompts and scores as a harness run binds it (harness.scoring.evaluate.task_options with the run's
 Scoring), on real rows and hand-made answers."""
 import itertools
 
 import pytest
 
-from harness.config import PRESETS, Scoring
-from harness.data import load_rows
-from harness.evaluate import task_options, tasks
+from harness.run.config import Scoring
+
+from harness.run.presets import PRESETS
+from harness.data.load import load_rows
+from harness.scoring.evaluate import task_options, tasks
 from harness.tasks import DEFAULT, module
 
 ANSWERS = ["I don't know", "I'm not sure, York", "A", "B. because", "The answer is C", "", "Answer: D",

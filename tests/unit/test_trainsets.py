@@ -1,11 +1,11 @@
-"""Training-set rows (harness.trainsets): what a method selected, summarised for the regression gate."""
+"""Training-set rows (harness.reporting.trainsets): what a method selected, summarised for the regression gate."""
 import json
 
 import pytest
 
-from harness import regress, trainsets
-from harness.io import write_json, write_jsonl
-from harness.popularity import wilson
+from harness.reporting import regress, trainsets
+from harness.run.io import write_json, write_jsonl
+from harness.reporting.popularity import wilson
 
 M0 = {"a": {"correctness": 1.0, "certainty": 0.9}, "b": {"correctness": 0.6, "certainty": 0.5},
       "c": {"correctness": 0.2, "certainty": 0.3}, "d": {"correctness": 0.0, "certainty": 0.1}}

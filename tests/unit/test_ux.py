@@ -9,10 +9,12 @@ import sys
 import pytest
 from test_bench_fake import write_data, write_script
 
-from harness import api, io
+from harness import api
+
+from harness.run import io
 from harness.bench import busy_warning
 from harness.cli import main
-from harness.models import resolve
+from harness.engines.models import resolve
 
 
 def test_version_and_help_show_defaults_and_examples(capsys):
@@ -123,33 +125,35 @@ def test_the_notebook_api_returns_dataframes_and_leaves_the_cli_table_alone(tmp_
 
 
 def _stage_ctx(tmp_path, name):
-    from harness.config import PRESETS, RunConfig
-    from harness.run import EnginePool, StageContext
+    from harness.run.config import RunConfig
+    from harness.run.presets import PRESETS
+    from harness.run.stage import EnginePool, StageContext
     cfg = RunConfig(model="m", preset=PRESETS["tiny"], engine="fake")
     return StageContext(cfg, tmp_path, name, "base", EnginePool("fake"), None)
 
 
 def _done(path, rows_file, rows):
-    from harness.io import write_jsonl
+    from harness.run.io import write_jsonl
     write_jsonl(path / rows_file, rows)
     (path / "DONE").write_text("{}")
 
 
 def test_an_empty_training_set_and_a_rehearsal_fallback_are_said_at_run_time_and_recorded(tmp_path, capsys,
                                                                                           monkeypatch):
-    import harness.sft
-    from harness import pipeline
-    from harness.io import read_json
+    import harness.training.sft
+    from harness.stages import knowledge as stages_knowledge
+    from harness.stages import training as stages_training
+    from harness.run.io import read_json
     _done(tmp_path / "open" / "rait" / "build", "sft_data.jsonl", [])
-    pipeline.train_stage("rait", "open").run(_stage_ctx(tmp_path, "open/rait/train"))
+    stages_training.train_stage("rait", "open").run(_stage_ctx(tmp_path, "open/rait/train"))
     assert "constructed training set is empty" in capsys.readouterr().err
     assert read_json(tmp_path / "open" / "rait" / "train" / "train.json")["mode"] == "none"
 
-    monkeypatch.setattr(harness.sft, "train", lambda base, rows, sft, out, seed, **kw: write_json_train(out, rows))
+    monkeypatch.setattr(harness.training.sft, "train", lambda base, rows, sft, out, seed, **kw: write_json_train(out, rows))
     table = [{"id": f"q{i}", "correctness": c, "certainty": 0.5} for i, c in enumerate([1.0, 0.5, 0.0, 0.0])]
     _done(tmp_path / "open" / "query_m0", "knowledge.jsonl", table)
     _done(tmp_path / "open" / "pool", "items.jsonl", [{"id": r["id"], "question": "Q?", "answer": "A"} for r in table])
-    pipeline.rehearse_stage("open").run(_stage_ctx(tmp_path, "open/rehearse"))   # tiny: 3 rehearsed
+    stages_knowledge.rehearse_stage("open").run(_stage_ctx(tmp_path, "open/rehearse"))   # tiny: 3 rehearsed
     err = " ".join(capsys.readouterr().err.split())
     assert "only 0 of 3 questions meet mu >= 0.995" in err and "(1 at mu = 0)" in err
     report = read_json(tmp_path / "open" / "rehearse" / "rehearsal.json")
@@ -157,7 +161,7 @@ def test_an_empty_training_set_and_a_rehearsal_fallback_are_said_at_run_time_and
 
 
 def write_json_train(out, rows):
-    from harness.io import write_json
+    from harness.run.io import write_json
     write_json(out / "train.json", {"mode": "lora", "examples": len(rows)})
 
 
@@ -166,7 +170,7 @@ class _Tok:
 
 
 def test_base_models_get_a_completion_prompt_and_chat_is_refused_without_a_template():
-    from harness.prompts import answer_text, render_chat, resolved_style
+    from harness.data.prompts import answer_text, render_chat, resolved_style
     assert render_chat(_Tok(), "Who wrote Hamlet?") == "Question: Who wrote Hamlet?\nAnswer:"
     shots = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
              {"role": "user", "content": "3+3?"}]
@@ -180,8 +184,9 @@ def test_base_models_get_a_completion_prompt_and_chat_is_refused_without_a_templ
 
 
 def test_model_name_and_prompt_style_stay_out_of_the_run_hash_unless_they_change_prompts():
-    from harness.config import PRESETS, RunConfig
-    from harness.run import config_hash
+    from harness.run.config import RunConfig
+    from harness.run.presets import PRESETS
+    from harness.run.stage import config_hash
     base = RunConfig(model="m", preset=PRESETS["tiny"])
     assert config_hash(base) == config_hash(RunConfig(model="m", preset=PRESETS["tiny"], model_name="My model"))
     assert config_hash(base) != config_hash(RunConfig(model="m", preset=PRESETS["tiny"], prompt_style="completion"))
@@ -189,7 +194,7 @@ def test_model_name_and_prompt_style_stay_out_of_the_run_hash_unless_they_change
 
 
 def test_the_best_ths_is_per_model():
-    from harness.leaderboard import is_best_ths
+    from harness.reporting.leaderboard import is_best_ths
     rows = [{"model": "a", "ths": 0.1}, {"model": "a", "ths": 0.3}, {"model": "b", "ths": 0.2}]
     assert [is_best_ths(r, rows) for r in rows] == [False, True, True]
     tied = [{"model": "a", "ths": 0.0} for _ in range(4)] + [{"model": "a", "ths": None}]
@@ -198,7 +203,7 @@ def test_the_best_ths_is_per_model():
 
 
 def test_the_ths_plane_zooms_to_the_data_and_names_methods_in_a_legend():
-    from harness.plots import ths_plane
+    from harness.reporting.plots import ths_plane
     rows = [{"model": "m", "run": "r", "method": meth, "pc": pc, "pw": pw, "pc_lo": pc - 0.02, "pc_hi": pc + 0.02,
              "pw_lo": pw - 0.02, "pw_hi": pw + 0.02}
             for meth, pc, pw in (("init-basic", 0.08, 0.90), ("rait", 0.07, 0.80), ("craft", 0.075, 0.81))]
@@ -212,7 +217,7 @@ def test_the_ths_plane_zooms_to_the_data_and_names_methods_in_a_legend():
 def test_a_method_at_another_methods_point_is_not_hidden():
     """Four methods with the same (Pc, Pw): each later one is a larger hollow ring and its legend entry
     says whose point it shares."""
-    from harness.plots import ths_plane
+    from harness.reporting.plots import ths_plane
     rows = [{"model": "m", "run": "r", "method": meth, "pc": pc, "pw": pw}
             for meth, pc, pw in (("init-basic", 0.5, 0.5), ("idk-sft", 0.46, 0.54), ("init-refuse", 0.46, 0.54),
                                  ("rait", 0.2, 0.5))]
@@ -239,7 +244,7 @@ def test_an_unreadable_task_yaml_names_its_file(tmp_path):
 
 
 def test_the_ths_plane_shows_edge_points_whole_and_flags_an_untrained_method():
-    from harness.plots import ths_plane
+    from harness.reporting.plots import ths_plane
     rows = [{"model": "m", "run": "r", "method": "init-basic", "pc": 0.0, "pw": 1.0},
             {"model": "m", "run": "r", "method": "craft", "pc": 0.0, "pw": 1.0, "untrained": True},
             {"model": "m", "run": "r", "method": "rait", "pc": 0.0, "pw": 1.0, "shortfall_van": 4}]

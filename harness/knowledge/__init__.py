@@ -1,0 +1,1 @@
+"""What a model knows: the knowledge query (correctness, certainty, flow) and the building blocks of training-set construction."""

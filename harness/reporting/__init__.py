@@ -1,0 +1,1 @@
+"""Reporting: leaderboard tables, publishing, analysis, plots, the regression gate, training-set rows."""

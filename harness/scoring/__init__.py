@@ -1,0 +1,1 @@
+"""Scoring: answer classification, metrics, side-effect ratios, statistics; lm-eval tasks run through evaluate."""

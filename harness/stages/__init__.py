@@ -1,0 +1,1 @@
+"""The stages RAIT methods are made of, one module per concern. A stage's name says what it computes; methods that need the same computation name the same stage, and the run executes it once. A stage's version is bumped when its code changes what it writes: DONE records it, and a changed version reruns the stage and every stage that read it."""

@@ -1,0 +1,43 @@
+"""A task's test questions, and one model's answers to them scored by the task's lm-eval definition."""
+from __future__ import annotations
+
+import random
+
+from harness.data.load import load_rows, to_item
+from harness.run import layout
+from harness.run.io import read_jsonl, write_jsonl
+from harness.run.stage import Stage, StageContext
+from harness.stages.training import tuned_model
+
+TESTS, EVAL = 1, 2      # code versions; eval 2: the detector counts every method's refusal targets
+
+
+def test_stage(task: str) -> Stage:
+    """The test questions of a task: a seeded sample of n_test (all when None), in split order."""
+    from harness.scoring.evaluate import task_info, test_split
+
+    def run(ctx: StageContext) -> None:
+        info = task_info(task)
+        split = test_split(task, ctx.cfg.preset.scoring)
+        rows = load_rows(info.dataset, split, ctx.data_dir)
+        n = ctx.cfg.test_size(task)
+        keep = sorted(random.Random(ctx.cfg.seed).sample(range(len(rows)), n)) \
+            if n is not None and n < len(rows) else range(len(rows))
+        write_jsonl(ctx.dir / layout.ROWS, [rows[i] for i in keep])
+        write_jsonl(ctx.dir / layout.ITEMS, [to_item(info.dataset, split, i, rows[i]) for i in keep])
+    return Stage(layout.tests(task), run, TESTS)
+
+
+def eval_stage(label: str, style: str, task: str, trained: str | None) -> Stage:
+    """The answers of `label`'s model (the stage `trained` wrote, or the base) to a task's test
+    questions in the method's prompt style, as per-sample records."""
+    from harness.scoring.evaluate import answer_limit, evaluate
+
+    def run(ctx: StageContext) -> None:
+        tests = ctx.input(layout.tests(task))
+        engine = ctx.engine(**(tuned_model(ctx, trained) if trained else {}))
+        limit = answer_limit(task, ctx.cfg.preset)
+        records = evaluate(engine, task, read_jsonl(tests / layout.ITEMS), tests / layout.ROWS, style, limit,
+                           ctx.cfg.preset.scoring, results_file=ctx.dir / layout.LM_EVAL_RESULTS)
+        write_jsonl(ctx.dir / layout.RECORDS, records)
+    return Stage(layout.evaluation(label, task), run, EVAL)

@@ -1,0 +1,1 @@
+"""Training: SFT, DPO, the trained-model store, LoRA gradient features."""
