@@ -11,7 +11,7 @@ from harness.methods import METHODS, method, unsupported
 from harness.run import layout
 from harness.run.config import RunConfig
 from harness.run.stage import Stage
-from harness.scoring.evaluate import task_info
+from harness.scoring.evaluate import is_side, task_info
 from harness.scoring.metrics import REFERENCE
 from harness.stages.confidence import confidence_stage
 from harness.stages.evaluation import eval_stage, test_stage
@@ -39,7 +39,7 @@ def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] =
                     label = layout.seeded(m.name, seed if m.trains else None)
                     model = layout.seeded(m.trained_by(kind), seed) if m.trains else None
                     stages.append(eval_stage(label, m.style, t, model))
-                    if m.confidence:                                      # R-Tuning's AP
+                    if m.confidence and not is_side(t):       # R-Tuning's AP, of answerable questions
                         stages.append(confidence_stage(label, t, model))
     return stages
 

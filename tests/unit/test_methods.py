@@ -85,7 +85,7 @@ def test_honesty_multisample_has_one_row_per_sample_and_counts_its_shortfall_in_
 
 
 def test_a_method_on_a_domain_its_paper_does_not_define_is_refused_with_the_reason():
-    from harness.bench import checked
+    from harness.schedule import checked
     assert unsupported("idk-sft", "choice") and unsupported("r-tuning", "choice") is None
     with pytest.raises(ValueError, match=r"idk-sft on mmlu \(Cheng et al\. build the Idk dataset from TriviaQA"):
         checked(["idk-sft"], ["triviaqa", "mmlu"])
@@ -230,8 +230,12 @@ def test_average_precision_is_sklearns_and_r_tuning_answers_are_cut_before_the_q
     assert rtuning_answer("Paris") == "Paris"
 
 
-def test_r_tuning_unsure_asks_for_its_confidence_stage():
-    from harness.bench import plan
-    names = [s.name for s in plan(["r-tuning-unsure", "rait"], ["triviaqa"])]
+def test_r_tuning_unsure_asks_for_its_confidence_stage_on_answerable_questions():
+    """AP ranks answers against their correctness: on a side-effect task (SelfAware's unanswerable
+    questions have no gold answer) there is none, and the stage crashed there before."""
+    from harness.schedule import schedule
+    names = [s.name for s in schedule(["r-tuning-unsure", "rait"], ["triviaqa", "selfaware", "gsm8k"])]
     assert "confidence/r-tuning-unsure/triviaqa" in names and "confidence/rait/triviaqa" not in names
     assert names.index("confidence/r-tuning-unsure/triviaqa") > names.index("eval/r-tuning-unsure/triviaqa")
+    assert "eval/r-tuning-unsure/selfaware" in names
+    assert not any(n.startswith("confidence/") and not n.endswith("/triviaqa") for n in names)

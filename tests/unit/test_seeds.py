@@ -10,7 +10,7 @@ from synthetic_runs import base_classes, write_records
 from harness.run import layout
 
 from harness.stages import training as stages_training
-from harness.bench import plan
+from harness.schedule import schedule as plan
 from harness.run.config import RunConfig
 from harness.run.presets import PRESETS
 from harness.run.io import read_json, write_json, write_jsonl

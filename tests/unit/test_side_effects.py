@@ -12,6 +12,7 @@ from harness.scoring import side_effects
 from harness.run.config import RunConfig
 from harness.run.presets import PRESETS
 from harness.run.io import read_json, read_jsonl, write_jsonl
+from harness.schedule import checked
 from harness.scoring.metrics import ratio
 from harness.data.prompts import REFUSE_PREFIX
 from harness.tasks import expand
@@ -177,7 +178,7 @@ def test_task_groups():
     assert expand(["all"]) == expand(["core", "side-effects", "geo"])
     assert expand(["gsm8k", "side-effects", "nq"]) == ["gsm8k", "selfaware", "xstest", "nq"]
     with pytest.raises(ValueError, match="unknown task 'core2'"):
-        bench_mod.checked(["rait"], expand(["core2"]))
+        checked(["rait"], expand(["core2"]))
 
 
 # ---------------------------------------------------------------- bench -> records -> publish (fake engine)
