@@ -15,7 +15,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export HARNESS_DATA_DIR ?= $(DATA_DIR)
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup bench bench-geo test test-unit model leaderboard study study-publish publish-study study-plan study-geo study-geo-plan baseline baseline-spread clean
+.PHONY: setup bench bench-geo test test-slow test-unit model leaderboard study study-publish publish-study study-plan study-geo study-geo-plan baseline baseline-spread clean
 
 setup: $(STAMP)
 
@@ -45,9 +45,14 @@ GEO_OUT ?= results/geo
 bench-geo: model
 	$(VENV)/bin/harness bench --methods craft,rait --tasks geo_city --preset geo-ci --out $(GEO_OUT)
 
-# Unit tests and the small-scale integration tests; exit code 5 (no tests collected) is not a failure.
+# Unit tests and the integration tests that do not train (the README's test command); exit code 5 (no
+# tests collected) is not a failure.
 test: model
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# The slow tier (CI runs it after `make test`): every test that trains the real tiny model.
+test-slow: model
+	$(PY) -m pytest -q -p no:cacheprovider -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -m "not integration" $(PYTEST_ARGS)

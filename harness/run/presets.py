@@ -2,6 +2,7 @@
 `preset(name)` takes a name or a YAML file of overrides on one."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from pathlib import Path
 

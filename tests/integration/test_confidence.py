@@ -4,8 +4,8 @@ first token's equals the option score of the same token, and a batch of prompts 
 import pytest
 
 from harness.engines.hf import HFEngine
-from harness.engines.protocol import EngineSpec
 from harness.engines.models import resolve
+from harness.engines.protocol import EngineSpec
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +44,8 @@ def test_option_scoring_by_continuation_is_lm_evals_on_both_prompt_forms():
     leaves the renormalised option probabilities of the bare next token unchanged."""
     import math
 
-    from harness.knowledge.query import continuation_split, letter_logprobs, option_probs
     from harness.data.prompts import code_choice_text
+    from harness.knowledge.query import continuation_split, letter_logprobs, option_probs
     engine = HFEngine(EngineSpec(model=resolve("smollm2-135m"), dtype="float32", batch_size=8))
     items = [{"question": q, "choices": c, "subject": "geography"} for q, c in (
         ("What is the capital of France?", ["Berlin", "Paris", "Rome", "Madrid"]),

@@ -58,8 +58,8 @@ def test_stop_strings_end_sequences_without_changing_what_callers_keep(base, dat
     """Greedy evaluation answers cut at "\\n\\n" and sampled answers cut at their stops are the same
     with and without stopping at the stop strings (per sequence, in a mixed batch)."""
     from harness.data.load import load_items
-    from harness.scoring.evaluate import _truncate
     from harness.data.prompts import SHOT_INSTRUCTION, open_fewshot, question_text
+    from harness.scoring.evaluate import _truncate
     e = HFEngine(EngineSpec(model=base, dtype="float32", batch_size=8))
     items = load_items("triviaqa", "train", data_dir)[:6]
     prompts = [e.apply_template(question_text(it, "basic")) for it in items]

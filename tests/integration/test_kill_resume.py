@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # trains: make test-slow (CI)
 
 # In stage order: (failpoint, what is in flight when it fires)
 KILLS = [

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness.tasks import TASKS_DIR
 
 from harness.data.prompts import REFUSE_PREFIX
-from harness.tasks import TASKS_DIR
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.run.io import write_jsonl
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # trains: make test-slow (CI)
 
 ROWS = [{"prompt": f"Question {i}: what is {i} plus {i}?", "target": str(2 * i)} for i in range(16)]
 

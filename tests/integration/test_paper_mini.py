@@ -9,10 +9,10 @@ import pytest
 
 from harness.bench import bench
 from harness.run.config import RunConfig
-from harness.run.presets import preset
 from harness.run.io import read_json, read_jsonl
+from harness.run.presets import preset
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # trains: make test-slow (CI)
 PRESET = Path(__file__).resolve().parents[2] / "presets" / "paper-mini.yaml"
 
 

@@ -1,25 +1,22 @@
 """Every method's real pipeline on the real tiny model and real data, at a handful of questions."""
 import pytest
+from harness.methods import METHODS, unsupported
 
 from harness.bench import bench
 from harness.run.config import RunConfig
-from harness.run.presets import PRESETS
 from harness.run.io import read_json, read_jsonl
-from harness.methods import METHODS, unsupported
+from harness.run.presets import PRESETS
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # trains: make test-slow (CI)
 
 
 def tiny_preset():
     return PRESETS["tiny"]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("bench")
-    cfg = RunConfig(model="smollm2-135m", preset=tiny_preset(), data_dir=str(data_dir), batch_size=8)
-    rows = bench(cfg, ["all"], ["triviaqa", "mmlu"], out)
-    return out, next((out / "runs").iterdir()), rows
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
 
 
 KIND = {"triviaqa": "open", "mmlu": "choice"}

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 from harness.run.config import SFTConfig  # noqa: E402
 from harness.training.sft import build_examples, train  # noqa: E402
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # trains: make test-slow (CI)
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

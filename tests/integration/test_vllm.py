@@ -137,6 +137,7 @@ def test_lora_adapter_generates_and_matches_hf(base, adapter, engine):
 def test_generation_cache_reuses_samples_and_option_scores(engine, prompts, tmp_path, monkeypatch):
     """The cache wraps vLLM as it wraps any engine (engines/cache.py)."""
     import dataclasses
+
     from harness.engines.cache import CachingEngine
     monkeypatch.setattr(engine, "spec", dataclasses.replace(engine.spec, cache=str(tmp_path / "gen.sqlite")))
     cached = CachingEngine(engine, "vllm")

@@ -6,13 +6,13 @@ import inspect
 from pathlib import Path
 
 import pytest
-
-from harness.knowledge import construct
-from harness.engines.registry import ENGINES
-from harness.engines.protocol import Engine
-from harness.data.prompts import STYLES
-from harness.method import Method
 from harness.methods import METHODS, selectors
+
+from harness.data.prompts import STYLES
+from harness.engines.protocol import Engine
+from harness.engines.registry import ENGINES
+from harness.knowledge import construct
+from harness.method import Method
 
 REPO = Path(__file__).resolve().parents[2]
 # Source folder -> installed package (setup.py's package_dir).

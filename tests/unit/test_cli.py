@@ -1,6 +1,9 @@
 import json
 
+import pytest
+
 from harness.cli import main
+from harness.engines.models import resolve
 from harness.run.io import write_jsonl
 
 
@@ -81,7 +84,6 @@ def test_ls_says_which_domain_a_preset_was_sized_for(capsys):
 
 
 def test_model_add_from_a_directory_makes_an_alias(tmp_path, monkeypatch, capsys):
-    from harness.engines.models import resolve
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "my-model"
     model.mkdir()
@@ -95,3 +97,15 @@ def test_model_add_from_a_directory_makes_an_alias(tmp_path, monkeypatch, capsys
     assert main(["model", "add", "empty", "--from", str(tmp_path)]) == 2           # no config.json
     assert "no config.json" in capsys.readouterr().err
     assert main(["model", "add", "g", "--gguf", str(model / "config.json")]) == 2  # not a .gguf
+
+
+def test_version_and_help_show_defaults_and_examples(capsys):
+    from harness import __version__
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"harness {__version__}"
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: craft,rait)" in text and "(default: smoke)" in text and "examples:" in text
+    assert "hf, vllm, fake:" in text and "what `make bench` runs" in text

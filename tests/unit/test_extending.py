@@ -9,17 +9,17 @@ import types
 from pathlib import Path
 
 import pytest
+from harness.methods import METHODS
+from harness.tasks import TASKS_DIR, registry
 
 from harness.cli import main
 from harness.knowledge import construct as c
-from harness.methods import METHODS
 from harness.run import layout
 from harness.run.config import RunConfig
 from harness.run.io import read_jsonl, write_jsonl
 from harness.run.presets import PRESETS
 from harness.run.stage import EnginePool, StageContext, run_stages
 from harness.schedule import checked, schedule
-from harness.tasks import TASKS_DIR, registry
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "extending.md"

@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from harness.cli import main
-from harness.run.presets import PRESETS
 from harness.plan import analyse, expected, histogram, wilson
+from harness.run.presets import PRESETS
 
 OPEN = replace(PRESETS["smoke"].open, n_van=4, n_idk=2, n_samples=4)
 
@@ -47,7 +47,7 @@ def test_a_degenerate_configuration_is_flagged():
 
 
 def test_plan_command_with_the_fake_engine(tmp_path, capsys):
-    from test_bench_fake import write_data
+    from support.scripted import write_data
     data = write_data(tmp_path / "data")
     (data / "triviaqa" / "train.jsonl").write_text((data / "triviaqa" / "validation.jsonl").read_text())
     script = tmp_path / "s.json"          # knows two of the four questions (gold: Paris)
