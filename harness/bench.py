@@ -35,8 +35,8 @@ def prompt_style(cfg: RunConfig, base: str) -> str | None:
 
 
 def busy_warning(samples: list[int] | None = None) -> str | None:
-    """A warning when other processes already keep the CPU busy (a second heavy process made one SFT
-    35x slower on 2 cores): the median number of other runnable tasks over half a second, from
+    """A warning when other processes already keep the CPU busy (they slow generation and SFT many times
+    over: docs/performance.md): the median number of other runnable tasks over half a second, from
     /proc/loadavg, against the cores."""
     import os
     import statistics

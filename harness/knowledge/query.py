@@ -33,10 +33,8 @@ def whole_answer(text: str) -> str:
 
 
 EXTRACT = {"whole": whole_answer, "first_line": first_line}
-# The knowledge query passes no stop string. Stopping at the shot instruction would leave whole_answer's
-# extraction unchanged, but measured on SmolLM2-135M (ci/bench_perf.py, 64 questions x 6 samples) it
-# saved nothing and cost ~10% (0.88x, 0.90x in either order): a chat model ends its turn with its
-# end-of-turn token, which already ends the sample, and the stop check runs on every step.
+# The knowledge query passes no stop string: a chat model ends its turn with its end-of-turn token,
+# which already ends the sample, and a stop check on every step only costs time (docs/performance.md).
 
 
 def sample_correctness(samples: Sequence[str], aliases: Sequence[str], correctness: str = "strict",

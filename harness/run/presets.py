@@ -45,24 +45,10 @@ def _scaled(base: Preset, name: str, pool: int, n_van: int, n_idk: int, rehearsa
 
 PAPER = _paper()
 # The CPU presets keep the code's protocol (prompts, scorers, flow rules) except where a 135M model on
-# 2 cores needs otherwise; each departure and its reason (docs/fidelity.md has the whole table):
-# * LoRA everywhere, q/v r16, lr 3e-4, no packing, no 4-bit: full fine-tuning of even 135M parameters
-#   doubles the step time, and 4-bit needs CUDA; at lr 8e-6 / 2e-6 a tiny LoRA learns nothing in 2 epochs.
-# * Temperature 0.7: at 1.0 a 135M model's samples are mostly noise (114 of 120 TriviaQA questions had
-#   correctness 0, leaving CRaFT no candidates). 3-shot answers are one line: 16 new tokens suffice.
-# * A seeded pool sample and fewer samples/test questions: the whole split takes days on 2 cores.
-# * MCQA shots cost compute linearly (a 5-shot MMLU prompt is ~800 tokens, ~3 s a question on 2 cores),
-#   so fewer shots; and with 0-1 shots and no chat template SmolLM2 starts with "\n" and puts almost no
-#   probability on the letters, so the query keeps the chat template; for the same reason certainty is
-#   the entropy of the renormalized letter probabilities (raw ones are all ~0, making every question "certain").
-# * Letters scored as the bare next token: after the chat template's assistant turn the letter has no
-#   space before it (SmolLM2: median letter mass 0.76 against 0.0002 on " A"); the lm-eval split the
-#   paper preset uses (a space-less "Answer:" + " A") would add the template's "\n" to every option.
-# * No drawing with replacement: the tiny model knows few questions, and padding a short candidate set
-#   by repetition would hide the shortfall the leaderboard shows.
-# * MMLU micro-averaged: 100-500 test questions over 57 subjects leave most subjects 1-9 questions.
-# Micro-batches of 2 rows, 4 accumulated: the same global batch of 8 at a third of the peak memory
-# (5.4 GB -> 2.3 GB for the smoke MMLU rehearsal, and 30% faster: less padding).
+# 2 cores needs otherwise: LoRA everywhere, T 0.7, a seeded pool sample, fewer samples, shots and test
+# questions, the chat template and bare-letter scoring in the MCQA query, no drawing with replacement,
+# MMLU micro-averaged. Each departure and its reason: docs/fidelity.md. Micro-batches of 2 rows, 4
+# accumulated: the paper's global batch of 8 at a third of the peak memory (docs/performance.md).
 _CPU_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=2, grad_accum=4, lora_r=16, lora_alpha=32,
                      lora_dropout=0.05)
 _TINY_SFT = SFTConfig(mode="lora", epochs=2, lr=3e-4, batch_size=4, lora_r=4, lora_alpha=8, lora_dropout=0.0)
@@ -92,24 +78,8 @@ def _study(smoke: Preset) -> Preset:
     """The CPU study (`make study`, leaderboards/study/): OEQA only, TriviaQA in-domain and NQ out of
     domain, sized with `harness plan` so that no method falls short and every candidate set holds at
     least twice what is drawn (MCQA is at chance for SmolLM2-135M and left out).
-
-    The pilot (`make study-plan`: 300 pool questions, seed 0, 2 cores) measured M0's correctness mu
-    over 3 samples at T=0.7 as 281 questions at 0, 9 at 1/3, 5 at 2/3 and 5 at 1: 10 of 300 (3.3%)
-    vanilla candidates (mu >= 0.51), so ~80 in a pool of 2,400 (95% Wilson interval 43-145). Idk
-    candidates (mu <= 0.49) are ~2,320, but CRaFT's flow filter keeps only those whose correctness
-    falls under rehearsal (the OEQA code's d_mu < 0), and mu = 0 cannot fall: its idk candidates are
-    the questions at mu = 1/3 (~72 in the pool) that drop to 0, about half of them on the smoke run's
-    flow (6 of 12), so ~36. N_van = 24 and N_idk = 12 keep every method's candidate sets at least
-    twice what is drawn with margin (the plan cannot rehearse, so the flow side is this estimate; the
-    build manifests record the actual sets). The paper's 4:1 vanilla:idk assumes a model that knows
-    most of its pool; 2:1 here. 3 samples instead of 5: mu = 0.5 cannot occur with an odd count, and
-    the query (0.43 s a question at 3 samples, 0.59 at 5) is a third of the run. Measured rates:
-    greedy answers 6.5/s, one SFT step 2.6 s.
-
-    The side-effect tasks (`make study` runs them for init-basic, init-refuse, rait and craft) are
-    sized by their measured cost on 2 cores (smoke run, 100 questions each): SelfAware 0.35 s a
-    question, XSTest 0.30 s, GSM8K 1.45 s (256 tokens of worked answer): 300 SelfAware questions
-    (~90 unanswerable), all 450 XSTest prompts, 100 GSM8K problems, ~6.5 minutes a model."""
+    N_van 24 and N_idk 12 in a pool of 2,400 at 3 samples, and the side-effect tasks' sizes, come from
+    the pilot's figures (leaderboards/study/README.md, "How it was sized")."""
     open_ = replace(smoke.open, pool_size=2400, n_van=24, n_idk=12, n_samples=3, rehearsal_size=100,
                     sft=replace(_CPU_SFT, epochs=3), rehearsal_sft=replace(_CPU_SFT, epochs=3))
     return replace(smoke, name="study", open=open_, n_test=1000, domains=("open",),
