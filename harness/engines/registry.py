@@ -23,24 +23,24 @@ ENGINES = {
 }
 
 
-def engine_entry(kind: str) -> EngineEntry:
-    if kind not in ENGINES:
-        raise ValueError(f"unknown engine {kind!r}; valid: {', '.join(ENGINES)}")
-    return ENGINES[kind]
+def engine_entry(name: str) -> EngineEntry:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; valid: {', '.join(ENGINES)}")
+    return ENGINES[name]
 
 
-def check_engine(kind: str) -> None:
+def check_engine(name: str) -> None:
     """The engine exists and its package is installed (before any stage, not when it first loads)."""
-    entry = engine_entry(kind)
+    entry = engine_entry(name)
     if entry.requires and importlib.util.find_spec(entry.requires) is None:
-        raise ValueError(f"--engine {kind} needs the package {entry.requires!r}, which is not installed "
+        raise ValueError(f"--engine {name} needs the package {entry.requires!r}, which is not installed "
                          f"(pip install {entry.requires}); or use --engine hf")
 
 
-def make_engine(kind: str, spec: EngineSpec) -> Engine:
-    """The engine `kind` loaded from `spec`, behind the generation cache when spec.cache is set."""
-    engine = importlib.import_module(engine_entry(kind).module).load(spec)
+def make_engine(name: str, spec: EngineSpec) -> Engine:
+    """The engine `name` loaded from `spec`, behind the generation cache when spec.cache is set."""
+    engine = importlib.import_module(engine_entry(name).module).load(spec)
     if spec.cache is None:
         return engine
     from harness.engines.cache import CachingEngine
-    return CachingEngine(engine, kind)
+    return CachingEngine(engine, name)

@@ -161,18 +161,18 @@ def _ids(candidates: tuple[Sequence, Sequence]) -> tuple:
     return tuple(tuple(r["id"] for r in rows) for rows in candidates)
 
 
-def validate_table(table: Sequence[Mapping], kind: str) -> None:
-    """Raise ValueError naming the first bad row (index) and column; `kind` is a key of COLUMNS."""
-    if kind not in COLUMNS:
-        raise ValueError(f"unknown table kind {kind!r}; valid: {', '.join(COLUMNS)}")
-    columns = COLUMNS[kind]
+def validate_table(rows: Sequence[Mapping], table: str) -> None:
+    """Raise ValueError naming the first bad row (index) and column; `table` is a key of COLUMNS."""
+    if table not in COLUMNS:
+        raise ValueError(f"unknown table {table!r}; valid: {', '.join(COLUMNS)}")
+    columns = COLUMNS[table]
     seen: dict = {}
-    for i, row in enumerate(table):
+    for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ValueError(f"row {i}: expected a mapping, got {type(row).__name__}")
         for col in columns:
             if col not in row:
-                raise ValueError(f"row {i}: missing column {col!r} (needed by a {kind!r} table)")
+                raise ValueError(f"row {i}: missing column {col!r} (needed by a {table!r} table)")
         rid = row["id"]
         if isinstance(rid, bool) or not isinstance(rid, (str, int)):
             raise ValueError(f"row {i}: id {rid!r} must be a str or int")
@@ -187,10 +187,10 @@ def validate_table(table: Sequence[Mapping], kind: str) -> None:
                 raise ValueError(f"row {i}: {col}={v!r} outside [0, 1]")
 
 
-def apply(select, kind: str, table: Sequence[Mapping], p: Params, seed: int = 0) -> Selection:
-    """A method's `select` on a table first checked to hold what the method's TABLE kind needs."""
-    validate_table(table, kind)
-    return select(list(table), p, random.Random(seed))
+def apply(select, table: str, rows: Sequence[Mapping], p: Params, seed: int = 0) -> Selection:
+    """A method's `select` on rows first checked to hold what its table (a key of COLUMNS) needs."""
+    validate_table(rows, table)
+    return select(list(rows), p, random.Random(seed))
 
 
 # ---------------------------------------------------------------- the blocks methods compose

@@ -38,7 +38,7 @@ class Stage:
 @dataclass
 class EnginePool:
     """Keeps the most recently used engine loaded, so consecutive stages on one model load it once."""
-    kind: str
+    engine: str                              # a key of engines.registry.ENGINES
     current: tuple = field(default=(None, None))
     cache_stats: dict = field(default_factory=lambda: {"hits": 0, "misses": 0, "corrupt": 0})
 
@@ -46,7 +46,7 @@ class EnginePool:
         from harness.engines.registry import make_engine
         if self.current[0] != spec:
             self.close()                     # free the old model before loading the next
-            self.current = (spec, make_engine(self.kind, spec))
+            self.current = (spec, make_engine(self.engine, spec))
         return self.current[1]
 
     @property
