@@ -18,7 +18,7 @@ class CachingEngine:
     def __init__(self, engine: Engine, kind: str):
         spec = engine.spec
         self.engine, self.spec = engine, spec
-        self.cache = GenCache(spec.cache, kind, spec.model, spec.adapter, spec.dtype)
+        self.cache = GenCache(spec.cache, kind, spec.model, spec.adapter, spec.dtype, spec.cache_shard)
 
     def apply_template(self, user: str | list[dict]) -> str:
         return self.engine.apply_template(user)

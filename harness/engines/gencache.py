@@ -6,7 +6,10 @@ parameters, seed, sample index). The batch size is not in the key: engines seed 
 samples from the prompt itself, so an answer does not depend on which batch it was drawn in.
 
 SQLite (stdlib) because it gives atomic, crash-safe commits: a run killed with SIGKILL loses at most
-the batch in flight, and two runs sharing one output directory can write concurrently. Each entry
+the batch in flight, and two runs sharing one output directory can write concurrently. SQLite's
+locks are not safe over NFS, so the executors that run stages in other processes (harness.executors)
+give each stage a shard of its own to write (`shard`), reading the main file alongside, and the
+driver merges the shards into the main file when no stage runs (merge). Each entry
 stores a checksum of its value; an entry whose checksum does not match is reported and recomputed,
 and a database file that SQLite cannot read is moved aside (kept for inspection) and started afresh.
 """
@@ -35,12 +38,16 @@ def sample_seed(seed: int, prompt: str, index: int = 0) -> int:
 
 
 class GenCache:
-    def __init__(self, path: str | os.PathLike, engine: str, model: str, adapter: str | None, dtype: str):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike, engine: str, model: str, adapter: str | None, dtype: str,
+                 shard: str | os.PathLike | None = None):
+        main = Path(path)
+        self.path = Path(shard) if shard else main
         self.scope = json.dumps([engine, model_id(model), model_id(adapter), dtype])
         self.hits = self.misses = self.corrupt = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = self._open()
+        # a shard's process reads the main file too, read-only
+        self.main = sqlite3.connect(f"file:{main}?mode=ro", uri=True, timeout=120) if shard and main.exists() else None
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -64,8 +71,10 @@ class GenCache:
         """All n samples of a prompt, or None when any is missing or corrupt."""
         keys = [self.key(prompt, params, seed, k) for k in range(n)]
         marks = ",".join("?" * n)
-        found = dict((k, (v, c)) for k, v, c in self.db.execute(
-            f"SELECT key, value, checksum FROM gen WHERE key IN ({marks})", keys))
+        query = f"SELECT key, value, checksum FROM gen WHERE key IN ({marks})"
+        found = dict((k, (v, c)) for k, v, c in self.db.execute(query, keys))
+        if self.main is not None and len(found) < n:
+            found = {**dict((k, (v, c)) for k, v, c in self.main.execute(query, keys)), **found}
         out = []
         for k in keys:
             if k not in found:
@@ -94,3 +103,31 @@ class GenCache:
 
     def close(self) -> None:
         self.db.close()
+        if self.main is not None:
+            self.main.close()
+
+
+def merge(main: Path, shards: Path) -> int:
+    """Every shard's entries into the main file, then the shard removed; the entries merged. Called
+    by the one process that runs no stage (the executor's driver), before and after its stages."""
+    files = sorted(Path(shards).glob("*.sqlite")) if Path(shards).is_dir() else []
+    if not files:
+        return 0
+    main.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(main, timeout=120)
+    db.execute(SCHEMA)
+    merged = 0
+    try:
+        for shard in files:
+            try:
+                with db:
+                    db.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+                    merged += db.execute("INSERT OR IGNORE INTO gen SELECT key, value, checksum FROM shard.gen").rowcount
+                db.execute("DETACH DATABASE shard")
+            except sqlite3.DatabaseError as err:       # a shard its writer was killed writing: its last batch lost
+                console.print(f"[yellow]generation cache shard {shard} is unreadable ({err}); skipped[/yellow]")
+            for f in shard.parent.glob(shard.name + "*"):
+                f.unlink()
+    finally:
+        db.close()
+    return merged

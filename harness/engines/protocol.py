@@ -16,6 +16,7 @@ class EngineSpec:
     device: str = "auto"
     trust_remote_code: bool = False
     cache: str | None = None                # generation cache file (engines/cache.py); None: off
+    cache_shard: str | None = None          # where this process writes instead (executors: gencache.merge)
     prompt_style: str = "auto"              # prompts.render_chat: auto, chat or completion
 
 

@@ -29,10 +29,12 @@ console = Console(stderr=True)
 @dataclass(frozen=True)
 class Stage:
     """A unit of work. Its name is its identity: two methods naming the same stage share one run of
-    it. Its version is its code's: DONE records it, and a changed version reruns the stage."""
+    it. Its version is its code's: DONE records it, and a changed version reruns the stage. Its
+    inputs are the stages it reads: the run is the graph they make, and reading another is an error."""
     name: str
     run: Callable[["StageContext"], None]
     version: int = 1
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -115,6 +117,7 @@ class StageContext:
     engines: EnginePool
     cache_dir: Path | None = None           # OUT/cache: generations (gencache.py), trained models (sftcache.py)
     inputs: dict = field(default_factory=dict)   # stage -> token of the DONE it read (recorded in DONE)
+    declared: tuple[str, ...] | None = None       # the stage's declared inputs (None: not checked)
     train_seed: int | None = None           # a seeded training stage's seed (None: the data seed)
 
     @property
@@ -126,6 +129,9 @@ class StageContext:
         return data_dir(self.cfg.data_dir)
 
     def input(self, stage: str) -> Path:
+        if self.declared is not None and stage not in self.declared:
+            raise RuntimeError(f"stage {self.name} reads {stage}, which is not among its declared inputs "
+                               f"({', '.join(self.declared) or 'none'}): add it to the Stage's inputs")
         path = self.run_dir / stage
         if not (path / layout.DONE).exists():
             raise RuntimeError(f"stage {self.name} needs {stage}, which has not finished")
@@ -307,6 +313,7 @@ def run_stages(stages: list[Stage], make_ctx: Callable[[str], StageContext]) -> 
     times = {}
     for stage in unique(stages):
         ctx = make_ctx(stage.name)
+        ctx.declared = stage.inputs
         if finished(ctx.run_dir, stage.name, stage.version):
             console.print(f"[dim]skip {stage.name} (done)[/dim]")
             continue

@@ -9,7 +9,7 @@ from harness.knowledge import construct
 from harness.run import layout
 from harness.run.io import read_jsonl, write_json, write_jsonl
 from harness.run.stage import Stage, StageContext, console
-from harness.stages.knowledge import read_knowledge
+from harness.stages.knowledge import read_knowledge, table_inputs
 from harness.stages.rows import sft_rows, text
 
 CRSS = 1      # code version (a build stage carries its method's version)
@@ -32,7 +32,7 @@ def build_stage(method: str, kind: str, select, version: int, table: str, extra:
             console.print(f"[yellow]warning: {method} ({kind}): asked {sel.n_van_asked} vanilla / {sel.n_idk_asked} idk "
                           f"rows, the pool has {sel.n_van_candidates} / {sel.n_idk_candidates} candidates: short by "
                           f"{short['vanilla']} / {short['idk']} (flagged 'short' on the leaderboard)[/yellow]")
-    return Stage(layout.build(kind, method), run, version)
+    return Stage(layout.build(kind, method), run, version, (*table_inputs(kind, table), *extra))
 
 
 def with_columns(rows: list[dict], stage_dirs: list[Path]) -> list[dict]:
@@ -49,7 +49,7 @@ def crss_stage(method: str, kind: str) -> Stage:
     def run(ctx: StageContext) -> None:
         rows = read_jsonl(ctx.input(layout.build(kind, method)) / layout.SFT_DATA)
         write_crss(ctx, read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS), rows)
-    return Stage(layout.crss(kind, method), run, CRSS)
+    return Stage(layout.crss(kind, method), run, CRSS, (layout.build(kind, method), layout.pool(kind)))
 
 
 def write_crss(ctx: StageContext, items: list[dict], rows: list[dict], tau_sim: float = 0.97) -> None:

@@ -51,4 +51,5 @@ def confidence_stage(label: str, task: str, trained: str | None) -> Stage:
         write_json(ctx.dir / layout.AP, {"ap": average_precision([x["confidence"] for x in rows],
                                                                  [x["correct"] for x in rows]),
                                          "n": len(rows), "right": sum(correct)})
-    return Stage(layout.confidence(label, task), run, CONFIDENCE)
+    return Stage(layout.confidence(label, task), run, CONFIDENCE,
+                 (layout.evaluation(label, task), layout.tests(task), *([trained] if trained else [])))

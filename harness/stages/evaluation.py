@@ -40,4 +40,4 @@ def eval_stage(label: str, style: str, task: str, trained: str | None) -> Stage:
         records = evaluate(engine, task, read_jsonl(tests / layout.ITEMS), tests / layout.ROWS, style, limit,
                            ctx.cfg.preset.scoring, results_file=ctx.dir / layout.LM_EVAL_RESULTS)
         write_jsonl(ctx.dir / layout.RECORDS, records)
-    return Stage(layout.evaluation(label, task), run, EVAL)
+    return Stage(layout.evaluation(label, task), run, EVAL, (layout.tests(task), *([trained] if trained else [])))

@@ -57,7 +57,8 @@ def query_stage(kind: str, rehearsed: bool = False) -> Stage:
     def run(ctx: StageContext) -> None:
         model = tuned_model(ctx, layout.rehearse(kind)) if rehearsed else {}
         write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model))
-    return Stage(layout.query(kind, rehearsed), run, QUERY)
+    return Stage(layout.query(kind, rehearsed), run, QUERY,
+                 (layout.pool(kind), layout.rehearse(kind)) if rehearsed else (layout.pool(kind),))
 
 
 def greedy_stage(kind: str) -> Stage:
@@ -73,7 +74,7 @@ def greedy_stage(kind: str) -> Stage:
                               seed=ctx.cfg.seed, desc="greedy answers (M0)")
         write_jsonl(ctx.dir / layout.KNOWLEDGE, [{"id": it["id"], "greedy": knowledge.EXTRACT[d.query_answer](r[0])}
                                                  for it, r in zip(items, raw)])
-    return Stage(layout.greedy(kind), run, GREEDY)
+    return Stage(layout.greedy(kind), run, GREEDY, (layout.pool(kind),))
 
 
 def rehearse_stage(kind: str) -> Stage:
@@ -96,7 +97,7 @@ def rehearse_stage(kind: str) -> Stage:
         items = [it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS) if it["id"] in ids]
         train(ctx, kind, [{"id": it["id"], "prompt": text(ctx, it, "basic"), "target": it["answer"]}
                           for it in items], rehearsal=True)
-    return Stage(layout.rehearse(kind), run, REHEARSE)
+    return Stage(layout.rehearse(kind), run, REHEARSE, (layout.query(kind), layout.pool(kind)))
 
 
 def knowledge_stages(kind: str, table: str) -> list[Stage]:
@@ -109,6 +110,14 @@ def knowledge_stages(kind: str, table: str) -> list[Stage]:
     if table not in stages:
         raise ValueError(f"unknown table {table!r}; valid: {', '.join(stages)}")
     return stages[table]
+
+
+def table_inputs(kind: str, table: str) -> tuple[str, ...]:
+    """The stages knowledge_table reads for a table."""
+    reads = {"pool": (), "knowledge": (layout.query(kind),), "flow": (layout.query(kind), layout.query(kind, True)),
+             "gradients": (layout.query(kind), layout.gradients(kind)),
+             "answers": (layout.query(kind),) + ((layout.greedy(kind),) if kind == "open" else ())}
+    return (layout.pool(kind), *reads[table])
 
 
 def read_knowledge(ctx: StageContext, kind: str, table: str) -> list[dict]:

@@ -84,7 +84,8 @@ def train_stage(method: str, kind: str, sft_first: bool = False) -> Stage:
                           f"trained: it is scored as the untuned model and flagged UNTRAINED[/red]")
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0,
                                                 "reason": "the constructed dataset is empty"})
-    return Stage(layout.sft(kind, method) if sft_first else layout.train(kind, method), run, TRAIN)
+    return Stage(layout.sft(kind, method) if sft_first else layout.train(kind, method), run, TRAIN,
+                 (layout.build(kind, method),))
 
 
 def preference_stage(method: str, kind: str, preference) -> Stage:
@@ -100,7 +101,7 @@ def preference_stage(method: str, kind: str, preference) -> Stage:
                           f"as the model it starts from and flagged UNTRAINED[/red]")
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0, "start": start,
                                                 "reason": "the constructed preference set is empty"})
-    return Stage(layout.train(kind, method), run, TRAIN)
+    return Stage(layout.train(kind, method), run, TRAIN, (layout.build(kind, method), layout.sft(kind, method)))
 
 
 def for_seed(stage: Stage, seed: int | None) -> Stage:
@@ -111,7 +112,7 @@ def for_seed(stage: Stage, seed: int | None) -> Stage:
 
     def run(ctx: StageContext) -> None:
         stage.run(dataclasses.replace(ctx, train_seed=seed))    # shares ctx.inputs: DONE records them
-    return Stage(layout.seeded(stage.name, seed), run, stage.version)
+    return Stage(layout.seeded(stage.name, seed), run, stage.version, stage.inputs)
 
 
 def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:

@@ -89,6 +89,9 @@ def store(cache_dir: Path, entry: str, stage_dir: Path) -> None:
     _copy(stage_dir / "model", tmp / "model")
     shutil.copy2(stage_dir / "train.json", tmp / "train.json")
     (tmp / "DONE").write_text(json.dumps(digest(tmp)))
-    if target.exists():
-        shutil.rmtree(target)              # an entry without a valid DONE: a killed store, or corrupt
-    os.replace(tmp, target)
+    if target.exists() and not _intact(target):
+        shutil.rmtree(target, ignore_errors=True)      # corrupt: an entry appears whole or not at all
+    try:
+        os.replace(tmp, target)
+    except OSError:                        # another process stored the same entry meanwhile: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
