@@ -5,13 +5,14 @@ from pathlib import Path
 
 from harness.dryrun import cpu_warning
 from harness.engines.registry import engine_entry
+from harness.executors import Executor, Job, drive
 from harness.reporting import popularity, trainsets
 from harness.reporting.leaderboard import print_table, row, write
 from harness.run import layout
 from harness.run.config import RunConfig
 from harness.run.io import read_json, write_json
 from harness.run.stage import (EnginePool, Stage, StageContext, check_leaderboard_owner, config_hash, console,
-                               out_lock, prepare_run_dir, run_lock, run_stages)
+                               out_lock, prepare_run_dir, run_lock, run_stages, unique)
 from harness.schedule import checked, generated_data, labels, preflight, resolve_model, schedule
 from harness.scoring import side_effects
 from harness.scoring.evaluate import is_side, task_info
@@ -59,7 +60,7 @@ def busy_warning(samples: list[int] | None = None) -> str | None:
 
 
 def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
-          overwrite: bool = False, table: bool = True) -> list[dict]:
+          overwrite: bool = False, table: bool = True, executor: Executor = Executor()) -> list[dict]:
     """Run every stage and return the leaderboard rows of the CRaFT tasks; with `table` (the CLI) also
     write OUT's tables (write_tables) and print them. (harness.api.side_effects reads a run's
     side-effect rows.)"""
@@ -77,7 +78,10 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
             **generated_data(cfg, methods, tasks)}
     run_dir = prepare_run_dir(cfg, out, meta)
     console.print(f"run directory: {run_dir}")
-    run(cfg, run_dir, base, schedule(methods, tasks, [cfg.label_seed(s) for s in cfg.seeds]), out)
+    seeds = [cfg.label_seed(s) for s in cfg.seeds]
+    job = Job(cfg, tuple(methods), tuple(tasks), tuple(seeds), str(run_dir), base,
+              str(out / layout.CACHE) if cfg.cache else None)
+    run(job, schedule(methods, tasks, seeds), executor)
     rows = [row(run_dir, cfg.label, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
             for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
     if table:
@@ -86,19 +90,24 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     return rows
 
 
-def run(cfg: RunConfig, run_dir: Path, base: str, stages: list[Stage], out: Path) -> None:
-    """The stages not yet DONE, under the run's lock; their timings merged into timings.json."""
+def run(job: Job, stages: list[Stage], executor: Executor) -> None:
+    """The stages not yet DONE, under the run's lock, by the executor; their timings merged into
+    timings.json."""
+    cfg, run_dir, base = job.cfg, Path(job.run_dir), job.base
     engines = EnginePool(cfg.engine)
-    cache = out / layout.CACHE if cfg.cache else None
+    cache = Path(job.cache) if job.cache else None
     with run_lock(run_dir):
         try:
-            times = run_stages(stages, lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
+            if executor.name == "local":
+                times = run_stages(stages, lambda name: StageContext(cfg, run_dir, name, base, engines, cache))
+            else:
+                times = drive(unique(stages), job, executor.backend(run_dir))
         finally:
             engines.close()
         # stages this invocation ran replace their old figures; the others keep theirs
         previous = read_json(run_dir / layout.TIMINGS) if (run_dir / layout.TIMINGS).exists() else {}
         write_json(run_dir / layout.TIMINGS, {**previous, **times})
-    if cache:
+    if cache and executor.name == "local":
         stats = engines.cache_stats
         corrupt = f", {stats['corrupt']} corrupt entries recomputed" if stats["corrupt"] else ""
         console.print(f"generation cache: {stats['hits']} prompts reused, {stats['misses']} generated"

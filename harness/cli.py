@@ -69,6 +69,25 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                    help="do not read or write OUT/cache (generations and trained models)")
 
 
+def _executor_arguments(b: argparse.ArgumentParser) -> None:
+    """Who runs the stages (harness.executors); none of it changes a result."""
+    from harness.executors import EXECUTORS
+    g = b.add_argument_group("executors (docs/scale.md)")
+    g.add_argument("--executor", default="local", choices=list(EXECUTORS),
+                   help="; ".join(f"{k}: {v}" for k, v in EXECUTORS.items()))
+    g.add_argument("--workers", type=int, default=1,
+                   help="stages run at once (pool, submitit); with --dry-run: the wall time on this many devices")
+    g.add_argument("--devices", default=None,
+                   help="pool: the GPUs it hands out, e.g. 0,1,2,3 (default: every visible GPU; none on a CPU machine)")
+    g.add_argument("--gpus-per-stage", type=int, default=1,
+                   help="pool: GPUs a training stage takes (full fine-tuning under --train-launcher torchrun)")
+    g.add_argument("--cluster", default=None, choices=["slurm", "local"],
+                   help="submitit: Slurm, or its local executor (default: Slurm where sbatch is on the PATH)")
+    g.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="submitit parameter, repeatable: slurm_partition=gpu, timeout_min=240, gpus_per_node=1, "
+                        "cpus_per_task=8, mem_gb=64, slurm_account=...")
+
+
 def parser() -> argparse.ArgumentParser:
     from harness import __version__
     p = argparse.ArgumentParser(prog="harness", description="Refusal-aware instruction tuning benchmark")
@@ -92,8 +111,9 @@ def _bench_parsers(sub) -> None:
     b.add_argument("--overwrite", action="store_true",
                    help="replace OUT/leaderboard.json even if it belongs to another config's run")
     b.add_argument("--dry-run", action="store_true",
-                   help="print the stages (done or to run), queries, SFT rows and steps, and test "
-                        "questions, without loading a model")
+                   help="print the stages (done or to run) and what each reads, queries, SFT rows and steps, "
+                        "and test questions, without loading a model")
+    _executor_arguments(b)
     b.set_defaults(func=run_bench)
     pl = sub.add_parser("plan", help="query a pilot sample with M0 and predict the bench: candidate sets, "
                                      "shortfalls, degenerate comparisons, wall time", formatter_class=_Help,
@@ -106,6 +126,8 @@ def _bench_parsers(sub) -> None:
     _run_arguments(pl)
     pl.add_argument("--sample", type=int, default=64, help="pilot questions per domain (seeded)")
     pl.add_argument("--json", default=None, help="also write the plan as JSON to this file")
+    pl.add_argument("--workers", type=int, default=1,
+                    help="also the wall time on this many devices (bench --executor pool), and the critical path")
     pl.set_defaults(func=run_plan)
 
 

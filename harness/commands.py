@@ -43,7 +43,7 @@ def run_plan(args) -> None:
     if args.sample < 2:
         raise ValueError(f"--sample must be at least 2, got {args.sample}")
     cfg, methods = _run_config(args)
-    result = plan(cfg, methods, csv_list(args.tasks), sample=args.sample)
+    result = plan(cfg, methods, csv_list(args.tasks), sample=args.sample, workers=args.workers)
     print("\n".join(lines(result)))
     if args.json:
         write_json(args.json, result)
@@ -54,9 +54,22 @@ def run_bench(args) -> None:
     cfg, methods = _run_config(args)
     if args.dry_run:
         from harness.dryrun import dry_run
-        print("\n".join(dry_run(cfg, methods, csv_list(args.tasks), Path(args.out))))
+        print("\n".join(dry_run(cfg, methods, csv_list(args.tasks), Path(args.out), workers=args.workers)))
         return
-    bench(cfg, methods, csv_list(args.tasks), Path(args.out), overwrite=args.overwrite)
+    bench(cfg, methods, csv_list(args.tasks), Path(args.out), overwrite=args.overwrite, executor=_executor(args))
+
+
+def _executor(args):
+    """The bench's executor from its flags; --slurm KEY=VALUE values as numbers where they are."""
+    from harness.executors import Executor
+    params = {}
+    for item in args.slurm:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--slurm {item!r}: expected KEY=VALUE, e.g. slurm_partition=gpu")
+        params[key] = int(value) if value.isdigit() else value
+    devices = tuple(csv_list(args.devices)) if args.devices is not None else None
+    return Executor(args.executor, args.workers, devices, args.gpus_per_stage, args.cluster, tuple(params.items()))
 
 
 def run_construct(args) -> None:

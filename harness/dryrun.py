@@ -46,7 +46,8 @@ def _mean_tokens(items: list[dict]) -> float:
     return sum(len(t) for t in texts) / max(1, len(texts)) / 4 + 30      # + chat-template tokens
 
 
-def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, works: list) -> list[str]:
+def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, works: list,
+                 by_stage: dict) -> list[str]:
     from harness.data.load import load_items
     from harness.run.paths import data_dir
     d = cfg.domain(kind)
@@ -68,6 +69,7 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, w
     if layout.query(kind) in names:
         lines.append(f"  knowledge query of M0: {work}")
         works.append(query)
+        by_stage[layout.query(kind)] = query
     if layout.query(kind, rehearsed=True) in names:
         rows = min(d.rehearsal_size, pool)
         r = d.rehearsal_sft
@@ -75,6 +77,7 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, w
                      f"{_steps(rows, r, est)} optimizer steps")
         lines.append(f"  knowledge query of the rehearsed model: {work}")
         works += [training(f"{kind} rehearsal SFT", rows, r), replace(query, stage=f"{kind} rehearsed query")]
+        by_stage[layout.rehearse(kind)], by_stage[layout.query(kind, True)] = works[-2:]
     for m in methods:
         if not method(m).trains:
             continue
@@ -88,6 +91,9 @@ def _domain_plan(cfg: RunConfig, kind: str, methods: list[str], run_dir: Path, w
                      f"{rows} rows ({note}), {_steps(rows, d.sft, est)} optimizer steps"
                      + (f", x {len(cfg.seeds)} training seeds" if len(cfg.seeds) > 1 else ""))
         works += [training(f"{kind} {m} SFT", rows, d.sft)] * len(cfg.seeds)
+        for s in cfg.seeds:
+            for stage in method(m).training(kind):     # a preference stage costs about its SFT again
+                by_stage[layout.seeded(stage.name, cfg.label_seed(s))] = works[-1]
     return lines
 
 
@@ -95,7 +101,8 @@ def _done(run_dir: Path, stage: Stage) -> bool:
     return (run_dir / stage.name / layout.DONE).exists() and not stale(run_dir, stage.name, stage.version)
 
 
-def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, works: list | None = None) -> list[str]:
+def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, works: list | None = None,
+            workers: int = 1) -> list[str]:
     """What `bench` would do, without loading a model: stages (done or to run), questions to query and
     samples to draw per domain, SFT rows and optimizer steps per training stage, test questions."""
     from harness.data.load import load_rows
@@ -109,10 +116,12 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, wor
              f"training seeds {','.join(map(str, cfg.seeds))}",
              f"run directory: {run_dir}{'' if run_dir.exists() else ' (new)'}",
              f"stages ({len(stages)}):"]
-    lines += [f"  [{'done' if _done(run_dir, s) else 'run '}] {s.name}" for s in stages]
+    lines += [f"  [{'done' if _done(run_dir, s) else 'run '}] {s.name}" + (f" <- {', '.join(s.inputs)}" if s.inputs else "")
+              for s in stages]
     works = [] if works is None else works
+    by_stage: dict = {}
     for kind in sorted({task_info(t).kind for t in tasks}):
-        lines += _domain_plan(cfg, kind, methods, run_dir, works)
+        lines += _domain_plan(cfg, kind, methods, run_dir, works, by_stage)
     try:
         preflight(cfg, methods, tasks)
     except (ValueError, FileNotFoundError) as err:
@@ -124,7 +133,15 @@ def dry_run(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path, wor
         n = total if cfg.test_size(t) is None else min(cfg.test_size(t), total)
         lines.append(f"  {t}: {n} of {total} ({info.dataset}/{split}) x {len(methods)} methods, greedy")
         works.append(Work(f"evaluation {t}", "generate", n * len(methods), 120, answer_limit(t, cfg.preset)))
+        for s in stages:
+            if s.name.startswith("eval/") and s.name.endswith(f"/{t}"):
+                by_stage[s.name] = Work(s.name, "generate", n, 120, answer_limit(t, cfg.preset))
     lines += _cost(cfg, works)
+    shape = _shape(cfg)
+    if workers > 1 and shape is not None:
+        from harness.run import cost, graph
+        seconds = {name: cost.gpu_seconds(w, shape, cost.DEVICES["H100"]) for name, w in by_stage.items()}
+        lines += graph.schedule_lines(stages, seconds, workers, "H100 roofline, one GPU a stage")
     return lines
 
 

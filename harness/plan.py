@@ -24,6 +24,8 @@ from harness.scoring.evaluate import answer_limit, task_info, test_split
 from harness.methods import method, unsupported
 from harness.run.paths import data_dir
 from harness.data.prompts import question_text
+from harness.run import graph
+from harness.run.stage import unique
 from harness.stages.knowledge import pool_rows
 from harness.tasks import expand
 
@@ -209,17 +211,41 @@ def estimate(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict
         "query_m0", "query_rehearsed", "rehearse", "crss", "train")) + max(n_evals.values())
     parts[f"model loading (~{loads} loads)"] = loads * max(r["seconds"]["load"] for r in reports.values())
     for t in tasks:
-        kind = task_info(t).kind
-        if kind in reports:
-            n = cfg.test_size(t) or len(load_rows(task_info(t).dataset, test_split(t, cfg.preset.scoring),
-                                            data_dir(cfg.data_dir)))
-            # the pilot's rate is for the short answers of its domain; a longer answer (a worked GSM8K
-            # answer) takes about as many times longer as it may have tokens
-            stretch = max(1.0, answer_limit(t, cfg.preset) / (cfg.preset.eval_max_new_tokens_open if kind == "open"
-                                                              else cfg.preset.eval_max_new_tokens_choice))
-            parts[f"evaluation: {t} ({n_evals[t]} models x {n} questions)"] = \
-                n_evals[t] * n / reports[kind]["eval_rate"] * stretch
+        if task_info(t).kind in reports:
+            n, seconds = _test_seconds(cfg, t, reports)
+            parts[f"evaluation: {t} ({n_evals[t]} models x {n} questions)"] = n_evals[t] * seconds
     return {k: round(v) for k, v in parts.items()}
+
+
+def _test_seconds(cfg: RunConfig, t: str, reports: dict) -> tuple[int, float]:
+    """A task's test questions and the seconds one model takes to answer them."""
+    kind = task_info(t).kind
+    n = cfg.test_size(t) or len(load_rows(task_info(t).dataset, test_split(t, cfg.preset.scoring), data_dir(cfg.data_dir)))
+    # the pilot's rate is for the short answers of its domain; a longer answer (a worked GSM8K
+    # answer) takes about as many times longer as it may have tokens
+    stretch = max(1.0, answer_limit(t, cfg.preset) / (cfg.preset.eval_max_new_tokens_open if kind == "open"
+                                                      else cfg.preset.eval_max_new_tokens_choice))
+    return n, n / reports[kind]["eval_rate"] * stretch
+
+
+def stage_seconds(cfg: RunConfig, methods: list[str], tasks: list[str], reports: dict) -> dict[str, float]:
+    """Each stage's seconds from the pilot's measured rates (queries, SFT steps, answers per second);
+    the stages that load no model, or only score, count as none."""
+    seeds, out = [cfg.label_seed(s) for s in cfg.seeds], {}
+    for kind, r in reports.items():
+        d, step = cfg.domain(kind), r["seconds"]["sft_step"] or 0.0
+        out[layout.query(kind)] = out[layout.query(kind, True)] = r["pool"] * r["seconds"]["query_per_question"]
+        out[layout.rehearse(kind)] = optimizer_steps(min(d.rehearsal_size, r["pool"]), d.rehearsal_sft) * step
+        for m, v in r["methods"].items():
+            rows = sum(min(v["asked"][k], v["candidates"][k]) for k in v["asked"])
+            for stage in method(m).training(kind):
+                out.update({layout.seeded(stage.name, s): optimizer_steps(rows, d.sft) * step for s in seeds})
+    for t in tasks:
+        if task_info(t).kind in reports:
+            seconds = _test_seconds(cfg, t, reports)[1]
+            out.update({s.name: seconds for s in schedule(methods, [t], seeds)
+                        if s.name.startswith("eval/")})
+    return out
 
 
 def _measure(cfg: RunConfig, base: str, pilots: dict) -> dict:
@@ -237,7 +263,7 @@ def _measure(cfg: RunConfig, base: str, pilots: dict) -> dict:
         engine.close()
 
 
-def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64) -> dict:
+def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64, workers: int = 1) -> dict:
     """Query `sample` pool questions per domain with M0 and report what the full bench would build."""
     import tempfile
     from harness.run.stage import release_memory
@@ -259,8 +285,11 @@ def plan(cfg: RunConfig, methods: list[str], tasks: list[str], sample: int = 64)
             report["eval_rate"] = round(rate, 3)
             reports[kind] = report
     parts = estimate(cfg, methods, tasks, reports)
+    stages = unique(schedule(methods, tasks, [cfg.label_seed(s) for s in cfg.seeds]))
+    seconds = stage_seconds(cfg, methods, tasks, reports)
     return {"preset": cfg.preset.name, "model": cfg.model, "sample": sample, "domains": reports,
-            "estimate_seconds": parts, "total_seconds": sum(parts.values())}
+            "estimate_seconds": parts, "total_seconds": sum(parts.values()), "workers": workers,
+            "schedule": graph.schedule_lines(stages, seconds, workers, "the pilot's measured rates on this machine")}
 
 
 def lines(result: dict) -> list[str]:
@@ -286,4 +315,4 @@ def lines(result: dict) -> list[str]:
                "now):")
     out += [f"  {part}: ~{s / 60:.1f} min" for part, s in result["estimate_seconds"].items()]
     out.append(f"  total: ~{result['total_seconds'] / 60:.0f} min")
-    return out
+    return out + result["schedule"]

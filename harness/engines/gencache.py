@@ -119,13 +119,14 @@ def merge(main: Path, shards: Path) -> int:
     merged = 0
     try:
         for shard in files:
+            db.execute("ATTACH DATABASE ? AS shard", (str(shard),))
             try:
                 with db:
-                    db.execute("ATTACH DATABASE ? AS shard", (str(shard),))
                     merged += db.execute("INSERT OR IGNORE INTO gen SELECT key, value, checksum FROM shard.gen").rowcount
-                db.execute("DETACH DATABASE shard")
-            except sqlite3.DatabaseError as err:       # a shard its writer was killed writing: its last batch lost
+            except sqlite3.DatabaseError as err:       # unreadable: what its killed writer left
                 console.print(f"[yellow]generation cache shard {shard} is unreadable ({err}); skipped[/yellow]")
+            finally:
+                db.execute("DETACH DATABASE shard")
             for f in shard.parent.glob(shard.name + "*"):
                 f.unlink()
     finally:

@@ -76,3 +76,15 @@ def makespan(stages: Sequence[Stage], seconds: Mapping[str, float], workers: int
                 if not reads:
                     heapq.heappush(ready, (-tail[name], order[name], name))
     return now
+
+
+def schedule_lines(stages: Sequence[Stage], seconds: Mapping[str, float], workers: int, unit: str) -> list[str]:
+    """The one-process time, the critical path and the wall time on `workers` workers, as text."""
+    total = sum(seconds.get(s.name, 0.0) for s in stages)
+    path_seconds, path = critical_path(stages, seconds)
+    wall = makespan(stages, seconds, workers)
+    shown = " -> ".join(path) if len(path) <= 8 else " -> ".join(path[:4] + ["..."] + path[-3:])
+    return [f"schedule ({unit}): one process {total / 3600:.2f} h; critical path {path_seconds / 3600:.2f} h "
+            f"({len(path)} stages: {shown})",
+            f"  on {workers} worker{'s' if workers > 1 else ''} (one stage each, harness bench --executor pool "
+            f"--workers {workers}): {wall / 3600:.2f} h, {total / wall if wall else 1:.1f}x faster than one process"]

@@ -24,6 +24,8 @@ RECORDS, KNOWLEDGE, ITEMS, ROWS = "records.jsonl", "knowledge.jsonl", "items.jso
 MANIFEST, SFT_DATA, SELECTION, CRSS, TRAIN = "manifest.json", "sft_data.jsonl", "selection.jsonl", "crss.json", "train.json"
 LEADERBOARD = "leaderboard.json"
 CACHE, GENERATIONS = "cache", "generations.sqlite"   # OUT/cache/: the generation cache, trained models
+SHARDS = "shards"            # OUT/cache/shards/: generations the executors' workers wrote, merged after
+LOCKS, LOGS = ".locks", "logs"   # OUT/runs/<hash>/.locks/, logs/: a stage's lock and its worker's log
 SIDE_EFFECTS = "side_effects.json"           # the side-effect tasks' rows (harness.scoring.side_effects)
 TRAINING_SETS = "training_sets.json"         # each method's training-set rows (harness.reporting.trainsets)
 REHEARSAL = "rehearsal.json"                 # the rehearsal set: thresholds met, fallback used
@@ -103,6 +105,11 @@ def confidence(method: str, task: str) -> str:
 
 
 AP = "ap.json"
+
+
+def flat(stage: str) -> str:
+    """A stage's name as one file name (its locks, logs and jobs)."""
+    return stage.replace("/", "__")
 
 
 def run_dir(out: Path, run_hash: str) -> Path:

@@ -35,6 +35,7 @@ class Stage:
     run: Callable[["StageContext"], None]
     version: int = 1
     inputs: tuple[str, ...] = ()
+    trains: bool = False                  # it trains a model (executors give it --gpus-per-stage devices)
 
 
 @dataclass
@@ -118,6 +119,7 @@ class StageContext:
     cache_dir: Path | None = None           # OUT/cache: generations (gencache.py), trained models (sftcache.py)
     inputs: dict = field(default_factory=dict)   # stage -> token of the DONE it read (recorded in DONE)
     declared: tuple[str, ...] | None = None       # the stage's declared inputs (None: not checked)
+    cache_shard: str | None = None          # an executor's worker writes generations here (gencache.merge)
     train_seed: int | None = None           # a seeded training stage's seed (None: the data seed)
 
     @property
@@ -143,7 +145,7 @@ class StageContext:
         spec = EngineSpec(model=model or self.base_model, adapter=adapter, dtype=self.cfg.dtype,
                           batch_size=self.cfg.batch_size, trust_remote_code=self.cfg.trust_remote_code,
                           cache=str(self.cache_dir / layout.GENERATIONS) if self.cache_dir else None,
-                          prompt_style=self.cfg.prompt_style)
+                          prompt_style=self.cfg.prompt_style, cache_shard=self.cache_shard)
         return self.engines.get(spec)
 
 
@@ -233,6 +235,23 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         handle.truncate(0)
         handle.write(str(os.getpid()))
         handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def stage_lock(run_dir: Path, name: str) -> Iterator[None]:
+    """One process per stage (the executors' workers): a second one on the same stage is an error."""
+    import fcntl
+    path = run_dir / layout.LOCKS / f"{layout.flat(name)}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"stage {name} of {run_dir} is already running in another process") from None
         try:
             yield
         finally:

@@ -47,4 +47,5 @@ def gradients_stage(kind: str, dim: int, lora: dict) -> Stage:
         write_json(ctx.dir / layout.FEATURE_IDS, [list(k) for k in keys])
         write_json(ctx.dir / layout.MANIFEST, {**report, "n_van": len(van), "n_van_candidates": len(van_all),
                                                "n_idk_candidates": len(idk)})
-    return Stage(layout.gradients(kind), run, GRADIENTS, (layout.query(kind), layout.pool(kind), layout.rehearse(kind)))
+    return Stage(layout.gradients(kind), run, GRADIENTS, (layout.query(kind), layout.pool(kind), layout.rehearse(kind)),
+                 trains=True)

@@ -97,7 +97,7 @@ def rehearse_stage(kind: str) -> Stage:
         items = [it for it in read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS) if it["id"] in ids]
         train(ctx, kind, [{"id": it["id"], "prompt": text(ctx, it, "basic"), "target": it["answer"]}
                           for it in items], rehearsal=True)
-    return Stage(layout.rehearse(kind), run, REHEARSE, (layout.query(kind), layout.pool(kind)))
+    return Stage(layout.rehearse(kind), run, REHEARSE, (layout.query(kind), layout.pool(kind)), trains=True)
 
 
 def knowledge_stages(kind: str, table: str) -> list[Stage]:

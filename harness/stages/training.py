@@ -85,7 +85,7 @@ def train_stage(method: str, kind: str, sft_first: bool = False) -> Stage:
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0,
                                                 "reason": "the constructed dataset is empty"})
     return Stage(layout.sft(kind, method) if sft_first else layout.train(kind, method), run, TRAIN,
-                 (layout.build(kind, method),))
+                 (layout.build(kind, method),), trains=True)
 
 
 def preference_stage(method: str, kind: str, preference) -> Stage:
@@ -101,7 +101,8 @@ def preference_stage(method: str, kind: str, preference) -> Stage:
                           f"as the model it starts from and flagged UNTRAINED[/red]")
             write_json(ctx.dir / layout.TRAIN, {"mode": "none", "examples": 0, "start": start,
                                                 "reason": "the constructed preference set is empty"})
-    return Stage(layout.train(kind, method), run, TRAIN, (layout.build(kind, method), layout.sft(kind, method)))
+    return Stage(layout.train(kind, method), run, TRAIN, (layout.build(kind, method), layout.sft(kind, method)),
+                 trains=True)
 
 
 def for_seed(stage: Stage, seed: int | None) -> Stage:
@@ -112,7 +113,7 @@ def for_seed(stage: Stage, seed: int | None) -> Stage:
 
     def run(ctx: StageContext) -> None:
         stage.run(dataclasses.replace(ctx, train_seed=seed))    # shares ctx.inputs: DONE records them
-    return Stage(layout.seeded(stage.name, seed), run, stage.version, stage.inputs)
+    return Stage(layout.seeded(stage.name, seed), run, stage.version, stage.inputs, stage.trains)
 
 
 def tuned_model(ctx: StageContext, train_stage_name: str) -> dict:
