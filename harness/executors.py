@@ -97,7 +97,7 @@ def run_job(job: Job) -> dict:
     """One stage in this process (a worker): under its stage lock, writing its cache shard."""
     stage, run_dir = stage_of(job), Path(job.run_dir)
     cache = Path(job.cache) if job.cache else None
-    shard = str(cache / layout.SHARDS / f"{layout.flat(job.stage)}-{os.getpid()}.sqlite") if cache else None
+    shard = str(cache / layout.SHARDS / run_dir.name / f"{layout.flat(job.stage)}-{os.getpid()}.sqlite") if cache else None
     engines = EnginePool(job.cfg.engine)
     with stage_lock(run_dir, stage.name):
         try:
@@ -107,10 +107,11 @@ def run_job(job: Job) -> dict:
             engines.close()
 
 
-def merge_shards(cache: Path | None) -> None:
+def merge_shards(cache: Path | None, run_dir: Path) -> None:
+    """This run's shards (another run sharing the cache merges its own)."""
     if cache is not None:
         from harness.engines.gencache import merge
-        merge(cache / layout.GENERATIONS, cache / layout.SHARDS)
+        merge(cache / layout.GENERATIONS, cache / layout.SHARDS / run_dir.name)
 
 
 class _Pool:
@@ -195,10 +196,10 @@ def drive(stages: list[Stage], job: Job, backend) -> dict[str, dict]:
     """Run every stage not DONE on `backend`, each once its inputs are DONE, the longest chain first;
     return each stage's figures (from its DONE). A failed stage ends the run after the running ones."""
     run_dir, cache = Path(job.run_dir), Path(job.cache) if job.cache else None
-    merge_shards(cache)                        # what a killed run's workers left
+    merge_shards(cache, run_dir)               # what a killed run's workers left
     todo = [s for s in stages if not finished(run_dir, s.name, s.version)]
     done = {s.name for s in stages} - {s.name for s in todo}
-    graph, tail = edges(stages), _tails(stages, {})
+    graph, tail = edges(stages), _tails(stages, {s.name: 1.0 for s in stages})     # the longest chain first
     failed: list[str] = []
     started: list[str] = []
     try:
@@ -220,10 +221,14 @@ def drive(stages: list[Stage], job: Job, backend) -> dict[str, dict]:
                 started.append(stage.name)
             if failed and not backend.running:
                 break
+            if todo and not backend.running and not failed:
+                why = "more devices than --devices gives (--gpus-per-stage)" if ready else \
+                    f"stages that cannot run ({', '.join(graph[todo[0].name])})"
+                raise RuntimeError(f"no stage can start: {(ready or todo)[0].name} needs {why}")
             time.sleep(0.2)
     finally:
         backend.wait()
-        merge_shards(cache)
+        merge_shards(cache, run_dir)
     if failed:
         raise RuntimeError(f"stage {failed[0]} failed; every stage that finished is kept. Run the same "
                            "command to resume")

@@ -124,10 +124,13 @@ def candidate_ids(run_dir: Path, kind: str, m) -> tuple[set, set] | None:
     cfg = read_json(run_dir / layout.CONFIG)["config"]
     defaults = {f.name: f.default for f in fields(DomainConfig) if f.default is not MISSING}
     domain = SimpleNamespace(**{**defaults, **cfg["preset"][kind]})
-    scoring = Scoring(**cfg["preset"]["scoring"])
-    table = knowledge_table(lambda stage: run_dir / stage, kind, m.table, scoring)
+    scoring = Scoring(**cfg["preset"].get("scoring", {}))
+    try:
+        table = knowledge_table(lambda stage: run_dir / stage, kind, m.table, scoring)
+    except FileNotFoundError:          # a run without the tables its rule reads (older layouts)
+        return None
     sel = construct.apply(m.select, m.table, table, construct.params(domain, idk_target(kind, scoring.choice_prompt)),
-                          seed=cfg["seed"])
+                          seed=cfg.get("seed", 0))
     written = read_jsonl(run_dir / layout.build(kind, m.name) / layout.SELECTION)
     if [(r["id"], r["label"]) for r in sel.rows] != [(r["id"], r["label"]) for r in written]:
         return None

@@ -16,6 +16,7 @@ def run(tmp_path):
     run_dir = make_run(tmp_path / "results", tasks={"triviaqa": 30})
     cfg = json.loads((run_dir / "config.json").read_text())
     cfg["config"]["preset"]["open"] = {"n_samples": 3, "tau_lo": 0.49, "tau_hi": 0.51, "keep_zero_flow": False,
+                                       "n_van": 4, "n_idk": 3,
                                        "rehearsal_size": 5, "rehearsal_min_correctness": 0.995,
                                        "rehearsal_min_certainty": 0.995}
     write_json(run_dir / "config.json", cfg)
@@ -73,10 +74,16 @@ def test_the_joined_knowledge_table_says_why_and_feeds_harness_construct(run, tm
     rows = [json.loads(line) for line in (pub / "knowledge_table.open.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [r["id"] for r in table]
     by = {r["id"]: r for r in rows}
-    assert all(by[i]["craft"] == "vanilla" and by[i]["craft_why"].endswith("vanilla candidate, selected") for i in van)
-    assert all(by[i]["craft"] == "idk" and "flow < 0: idk candidate, selected" in by[i]["craft_why"] for i in idk)
+    # why: the method's own rule, run as the build ran it (its candidates), not a copy of it
+    assert all(by[i]["craft"] == "vanilla" and by[i]["craft_why"].startswith("vanilla candidate by the method's rule")
+               and by[i]["craft_why"].endswith(", selected") for i in van)
+    assert all(by[i]["craft"] == "idk" and by[i]["craft_why"].startswith("idk candidate by the method's rule")
+               for i in idk)
     dropped = [r for r in rows if r["correctness"] < 0.49 and r["flow"] >= 0]
-    assert dropped and all("flow filter drops it" in r["craft_why"] and r["craft"] == "" for r in dropped)
+    assert dropped and all("not an idk candidate" in r["craft_why"] and r["craft"] == "" for r in dropped)
+    known = [r for r in rows if r["correctness"] >= 0.51 and r["id"] not in van]
+    assert known and all(r["craft_why"].startswith("vanilla candidate by the method's rule")
+                         and r["craft_why"].endswith(", not selected") for r in known)
     assert all(r["question"] == f"Question {r['id']}?" and r["answer"] == "gold" for r in rows)
     assert (pub / "knowledge_table.open.csv").read_text().startswith("id,question,answer,correctness,certainty")
     # fed back to `harness construct`, the same rule on the same seed picks the same rows
@@ -84,6 +91,20 @@ def test_the_joined_knowledge_table_says_why_and_feeds_harness_construct(run, tm
     assert main(["construct", "--method", "craft", "--knowledge", str(pub / "knowledge_table.open.jsonl"),
                  "--n-van", "4", "--n-idk", "3", "--out", str(out)]) == 0
     assert out.read_text() == (run_dir / "open" / "craft" / "build" / "selection.jsonl").read_text()
+
+
+def test_a_selection_todays_rule_does_not_give_is_not_explained_by_it(run):
+    """A build written by another version of the rule: its rows are shown as selected, without a why
+    the rule of today would give (the explanation is the method's select, so it cannot disagree)."""
+    run_dir, pub, table, van, idk = run
+    sel = run_dir / "open" / "craft" / "build" / "selection.jsonl"
+    rows = [json.loads(line) for line in sel.read_text().splitlines()]
+    sel.write_text("".join(json.dumps(r) + "\n" for r in rows[::-1]))
+    assert main(["leaderboard", "analyse", str(run_dir), "--published", str(pub)]) == 0
+    by = {json.loads(line)["id"]: json.loads(line) for line in (pub / "knowledge_table.open.jsonl").read_text().splitlines()}
+    assert {by[i]["craft_why"] for i in van} == {"selected as vanilla"}
+    assert all(r["craft_why"] == "not selected (today's rule gives another selection)" for r in by.values()
+               if not r["craft"])
 
 
 def test_analysis_needs_a_published_leaderboard(run, tmp_path, capsys):

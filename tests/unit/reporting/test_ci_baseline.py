@@ -9,7 +9,7 @@ import pytest
 from harness.cli import main
 from harness.reporting.regress import GATED, tolerance_of
 
-BASELINE = Path(__file__).resolve().parents[2] / "ci" / "baseline.json"
+BASELINE = Path(__file__).resolve().parents[3] / "ci" / "baseline.json"
 METRICS = ("pc", "pw", "pr", "ths", "over_refusal", "truthfulness")
 
 
