@@ -45,12 +45,13 @@ GEO_OUT ?= results/geo
 bench-geo: model
 	$(VENV)/bin/harness bench --methods craft,rait --tasks geo_city --preset geo-ci --out $(GEO_OUT)
 
-# Unit tests and the integration tests that do not train (the README's test command); exit code 5 (no
-# tests collected) is not a failure.
+# Unit tests and the integration tests of seconds (the README's test command); exit code 5 (no tests
+# collected) is not a failure.
 test: model
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
-# The slow tier (CI runs it after `make test`): every test that trains the real tiny model.
+# The slow tier (CI runs it after `make test`): the tests of minutes each (training the real tiny model,
+# lm-eval alone).
 test-slow: model
 	$(PY) -m pytest -q -p no:cacheprovider -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 

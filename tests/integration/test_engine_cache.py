@@ -54,6 +54,7 @@ def test_shared_prefill_matches_plain_sampling(base, tmp_path):
     assert shared == plain
 
 
+@pytest.mark.slow           # a minute of generation on 2 cores: make test-slow (CI)
 def test_stop_strings_end_sequences_without_changing_what_callers_keep(base, data_dir):
     """Greedy evaluation answers cut at "\\n\\n" and sampled answers cut at their stops are the same
     with and without stopping at the stop strings (per sequence, in a mixed batch)."""

@@ -11,7 +11,7 @@ from harness.tasks import TASKS_DIR
 
 from harness.data.prompts import REFUSE_PREFIX
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]      # minutes: make test-slow (CI)
 
 
 def lm_eval_local(tmp_path, tasks: list[tuple[str, Path, str, Path]], limit: int, *extra: str):
