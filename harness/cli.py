@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.run.progress import quiet_libraries
 from harness.commands import (run_analyse, run_bench, run_construct, run_ls, run_model_add, run_plan, run_publish,
                               run_regress, run_train)
 
@@ -216,21 +217,6 @@ def _model_parser(sub) -> None:
     add.add_argument("--gguf", default=None, help="a .gguf file")
     add.add_argument("--from", dest="source", default=None, help="a model directory (config.json, tokenizer)")
     add.set_defaults(func=run_model_add)
-
-
-def quiet_libraries() -> None:
-    """Our rich progress bars say what runs; the libraries' own bars and notices only add noise."""
-    import logging
-    import os
-    import warnings
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*pin_memory.*")
-    for name in ("lm-eval", "lm_eval", "sentence_transformers", "datasets"):
-        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.run import layout
 from harness.run.config import RunConfig
-from harness.run.graph import _tails, edges
+from harness.run.graph import edges, tails
 from harness.run.stage import EnginePool, Stage, StageContext, console, finished, run_stages, stage_lock
 
 EXECUTORS = {"local": "this process, one stage after another",
@@ -199,7 +199,7 @@ def drive(stages: list[Stage], job: Job, backend) -> dict[str, dict]:
     merge_shards(cache, run_dir)               # what a killed run's workers left
     todo = [s for s in stages if not finished(run_dir, s.name, s.version)]
     done = {s.name for s in stages} - {s.name for s in todo}
-    graph, tail = edges(stages), _tails(stages, {s.name: 1.0 for s in stages})     # the longest chain first
+    graph, tail = edges(stages), tails(stages, {s.name: 1.0 for s in stages})     # the longest chain first
     failed: list[str] = []
     started: list[str] = []
     try:
@@ -242,6 +242,6 @@ def _figures(stage_dir: Path) -> dict:
 
 
 if __name__ == "__main__":          # a pool worker: python -m harness.executors JOBFILE
-    from harness.cli import quiet_libraries
+    from harness.run.progress import quiet_libraries
     quiet_libraries()
     run_job(pickle.loads(Path(sys.argv[1]).read_bytes()))

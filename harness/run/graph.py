@@ -25,7 +25,7 @@ def check_order(stages: Sequence[Stage]) -> None:
         seen.add(name)
 
 
-def _tails(stages: Sequence[Stage], seconds: Mapping[str, float]) -> dict[str, float]:
+def tails(stages: Sequence[Stage], seconds: Mapping[str, float]) -> dict[str, float]:
     """Each stage's seconds plus the longest chain of stages that read it, transitively."""
     graph = edges(stages)
     readers: dict[str, list[str]] = {s.name: [] for s in stages}
@@ -43,7 +43,7 @@ def critical_path(stages: Sequence[Stage], seconds: Mapping[str, float]) -> tupl
     graph faster than its seconds."""
     if not stages:
         return 0.0, []
-    graph, tail = edges(stages), _tails(stages, seconds)
+    graph, tail = edges(stages), tails(stages, seconds)
     readers: dict[str, list[str]] = {s.name: [] for s in stages}
     for name, reads in graph.items():
         for i in reads:
@@ -58,7 +58,7 @@ def critical_path(stages: Sequence[Stage], seconds: Mapping[str, float]) -> tupl
 def makespan(stages: Sequence[Stage], seconds: Mapping[str, float], workers: int) -> float:
     """Seconds on `workers` workers, list-scheduled: whenever a worker is free it takes the ready
     stage with the longest chain behind it (the pool executor's order)."""
-    graph, tail = edges(stages), _tails(stages, seconds)
+    graph, tail = edges(stages), tails(stages, seconds)
     waiting = {name: set(reads) for name, reads in graph.items()}
     order = {s.name: i for i, s in enumerate(stages)}
     ready = [(-tail[n], order[n], n) for n, reads in waiting.items() if not reads]

@@ -1,4 +1,4 @@
-"""Rich progress bars for long stages (generation, scoring, training)."""
+"""Rich progress bars for long stages (generation, scoring, training); the libraries' own bars quieted."""
 from __future__ import annotations
 
 from typing import Iterable, Iterator
@@ -53,3 +53,18 @@ def trainer_callback():
                 self.bar.stop()
 
     return RichProgress()
+
+
+def quiet_libraries() -> None:
+    """Our rich progress bars say what runs; the libraries' own bars and notices only add noise."""
+    import logging
+    import os
+    import warnings
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
+    for name in ("lm-eval", "lm_eval", "sentence_transformers", "datasets"):
+        logging.getLogger(name).setLevel(logging.ERROR)

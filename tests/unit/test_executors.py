@@ -43,15 +43,18 @@ def test_the_pool_and_submitits_local_executor_give_the_local_run_byte_for_byte(
     assert len(list(logs.glob("*.log"))) == 6           # 2 test stages and 2 models x 2 tasks: one job each
 
 
-def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(tmp_path, data, script, monkeypatch):
+@pytest.mark.parametrize("executor", [Executor("pool", workers=2), Executor("submitit", workers=2, cluster="local")],
+                         ids=["pool", "submitit-local"])
+def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(executor, tmp_path, data, script,
+                                                                                monkeypatch):
     local = _bench(tmp_path / "local", data, script)
     monkeypatch.setenv("HARNESS_FAILPOINT", "stage-done:eval/init-refuse/triviaqa")     # that worker: SIGKILL
-    with pytest.raises(RuntimeError, match="eval/init-refuse/triviaqa .*exit -9.*Run the same command"):
-        _bench(tmp_path / "pool", data, script, Executor("pool", workers=2))
-    run_dir = next((tmp_path / "pool" / "runs").iterdir())
+    with pytest.raises(RuntimeError, match="eval/init-refuse/triviaqa .*Run the same command"):
+        _bench(tmp_path / "out", data, script, executor)
+    run_dir = next((tmp_path / "out" / "runs").iterdir())
     assert not (run_dir / "eval/init-refuse/triviaqa" / layout.DONE).exists()
     monkeypatch.delenv("HARNESS_FAILPOINT")
-    assert _bench(tmp_path / "pool", data, script, Executor("pool", workers=2)) == local
+    assert _bench(tmp_path / "out", data, script, executor) == local
 
 
 def test_a_killed_run_resumes_to_the_same_result(tmp_path, data, script):

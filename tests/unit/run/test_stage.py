@@ -159,16 +159,16 @@ def test_a_changed_stage_version_reruns_the_stage_and_what_read_it(tmp_path, cap
         ran.append("c")
 
     make = _ctx_factory(tmp_path)
-    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1), Stage("c", c)], make)
-    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1), Stage("c", c)], make)
+    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1, ("x/a",)), Stage("c", c)], make)
+    run_stages([Stage("x/a", a, 1), Stage("x/b", b, 1, ("x/a",)), Stage("c", c)], make)
     assert ran == ["a", "b", "c"]                                 # same versions: all skipped
     (tmp_path / "x" / "a" / "stale.txt").write_text("left by version 1")
-    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 1), Stage("c", c)], make)
+    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 1, ("x/a",)), Stage("c", c)], make)
     assert ran == ["a", "b", "c", "a", "b"]                       # a's code changed: a and its reader
     assert not (tmp_path / "x" / "a" / "stale.txt").exists()      # rerun from an empty folder
     err = " ".join(capsys.readouterr().err.split())
     assert "code version changed (1 -> 2)" in err and "x/a, which it read, was recomputed" in err
-    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 3), Stage("c", c)], make)
+    run_stages([Stage("x/a", a, 2), Stage("x/b", b, 3, ("x/a",)), Stage("c", c)], make)
     assert ran[5:] == ["b"]                                       # only b's code changed
     import json
     done = json.loads((tmp_path / "x" / "b" / "DONE").read_text())
