@@ -183,7 +183,8 @@ class _Submitit:
                     sub.result()
                     ended.append((name, 0, str(sub.paths.stdout)))
                 except Exception as err:  # noqa: BLE001 (the job's failure, whatever it was, ends the run)
-                    ended.append((name, 1, f"{sub.paths.stderr} ({type(err).__name__}: {err})"))
+                    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                    ended.append((name, 1, f"{sub.paths.stderr} ({type(err).__name__}: {first})"))
         return ended
 
     def wait(self) -> None:

@@ -49,7 +49,7 @@ def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(e
                                                                                 monkeypatch):
     local = _bench(tmp_path / "local", data, script)
     monkeypatch.setenv("HARNESS_FAILPOINT", "stage-done:eval/init-refuse/triviaqa")     # that worker: SIGKILL
-    with pytest.raises(RuntimeError, match="eval/init-refuse/triviaqa .*Run the same command"):
+    with pytest.raises(RuntimeError, match="(?s)eval/init-refuse/triviaqa .*Run the same command"):
         _bench(tmp_path / "out", data, script, executor)
     run_dir = next((tmp_path / "out" / "runs").iterdir())
     assert not (run_dir / "eval/init-refuse/triviaqa" / layout.DONE).exists()
