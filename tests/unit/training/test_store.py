@@ -65,3 +65,20 @@ def test_corrupt_entry_is_reported_and_retrained_not_restored(tmp_path, capsys):
     sftcache.store(cache, "k1", tmp_path / "a")                                 # a retrain stores it again
     assert sftcache.restore(cache, "k1", tmp_path / "b")
     assert (tmp_path / "b" / "model" / "adapter_model.safetensors").read_bytes() == b"weights"
+
+
+def test_a_second_process_storing_the_same_entry_keeps_the_first(tmp_path, monkeypatch):
+    """Two workers (executors) that trained the same rows store the same entry: the second, which
+    found no entry when it first looked, leaves the first one whole (a third may be restoring it)."""
+    cache = tmp_path / "cache"
+    sftcache.store(cache, "k1", trained(tmp_path / "a"))
+    first = (cache / "sft" / "k1").stat().st_ino
+    real, calls = sftcache._intact, []
+
+    def intact(path):                      # the second's first look came before the first's store
+        calls.append(path)
+        return False if len(calls) == 1 else real(path)
+    monkeypatch.setattr(sftcache, "_intact", intact)
+    sftcache.store(cache, "k1", trained(tmp_path / "b"))
+    assert (cache / "sft" / "k1").stat().st_ino == first and real(cache / "sft" / "k1")
+    assert [p.name for p in (cache / "sft").iterdir()] == ["k1"]          # its temporary copy removed
