@@ -80,8 +80,8 @@ def bench(cfg: RunConfig, methods: list[str], tasks: list[str], out: Path,
     console.print(f"run directory: {run_dir}")
     seeds = [cfg.label_seed(s) for s in cfg.seeds]
     job = Job(cfg, tuple(methods), tuple(tasks), tuple(seeds), str(run_dir), base,
-              str(out / layout.CACHE) if cfg.cache else None)
-    run(job, schedule(methods, tasks, seeds), executor)
+              str(out / layout.CACHE) if cfg.cache else None, shards=executor.shards)
+    run(job, schedule(methods, tasks, seeds, executor.shards), executor)
     rows = [row(run_dir, cfg.label, cfg.preset.name, label, t, task_info(t).kind, REFERENCE)
             for t in tasks if not is_side(t) for m in methods for label in labels(cfg, m, t)]
     if table:

@@ -69,7 +69,8 @@ def _executor(args):
             raise ValueError(f"--slurm {item!r}: expected KEY=VALUE, e.g. slurm_partition=gpu")
         params[key] = int(value) if value.isdigit() else value
     devices = tuple(csv_list(args.devices)) if args.devices is not None else None
-    return Executor(args.executor, args.workers, devices, args.gpus_per_stage, args.cluster, tuple(params.items()))
+    return Executor(args.executor, args.workers, devices, args.gpus_per_stage, args.data_parallel, args.cluster,
+                    tuple(params.items()))
 
 
 def run_construct(args) -> None:

@@ -40,15 +40,16 @@ class Executor:
     workers: int = 1
     devices: tuple[str, ...] | None = None
     gpus_per_stage: int = 1
+    shards: int = 1                       # data-parallel evaluation: each evaluation in this many stages
     cluster: str | None = None
     slurm: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
         if self.name not in EXECUTORS:
             raise ValueError(f"unknown executor {self.name!r}; valid: {', '.join(EXECUTORS)}")
-        if self.workers < 1 or self.gpus_per_stage < 1:
-            raise ValueError(f"--workers and --gpus-per-stage must be at least 1, got {self.workers}, "
-                             f"{self.gpus_per_stage}")
+        if min(self.workers, self.gpus_per_stage, self.shards) < 1:
+            raise ValueError(f"--workers, --gpus-per-stage and --data-parallel must be at least 1, got {self.workers}, "
+                             f"{self.gpus_per_stage}, {self.shards}")
 
     def backend(self, run_dir: Path):
         if self.name == "pool":
@@ -83,11 +84,12 @@ class Job:
     base: str
     cache: str | None
     stage: str = ""
+    shards: int = 1
 
 
 def stage_of(job: Job) -> Stage:
     from harness.schedule import schedule
-    for stage in schedule(list(job.methods), list(job.tasks), list(job.seeds)):
+    for stage in schedule(list(job.methods), list(job.tasks), list(job.seeds), job.shards):
         if stage.name == job.stage:
             return stage
     raise ValueError(f"no stage {job.stage!r} in this bench's schedule")

@@ -14,14 +14,15 @@ from harness.run.stage import Stage
 from harness.scoring.evaluate import is_side, task_info
 from harness.scoring.metrics import REFERENCE
 from harness.stages.confidence import confidence_stage
-from harness.stages.evaluation import eval_stage, test_stage
+from harness.stages.evaluation import eval_stage, sharded_eval_stages, test_stage
 from harness.stages.training import for_seed
 
 
-def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,)) -> list[Stage]:
+def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,), shards: int = 1) -> list[Stage]:
     """Tests first, then training per domain (a trained method once per training seed, on the same
     constructed set), then evaluation grouped by model (fewer reloads). `seeds` are label seeds
-    (RunConfig.label_seed: None for the data seed)."""
+    (RunConfig.label_seed: None for the data seed); `shards` > 1 splits each evaluation into that
+    many stages of a slice of its questions each, joined in order (data-parallel evaluation)."""
     kinds = sorted({task_info(t).kind for t in tasks})
     stages = [test_stage(t) for t in tasks]
     for kind in kinds:
@@ -38,7 +39,8 @@ def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] =
                 if m.runs_on(kind) and (m.trains or seed == seeds[0]):   # an untuned method: one model
                     label = layout.seeded(m.name, seed if m.trains else None)
                     model = layout.seeded(m.trained_by(kind), seed) if m.trains else None
-                    stages.append(eval_stage(label, m.style, t, model))
+                    stages += [eval_stage(label, m.style, t, model)] if shards == 1 else \
+                        sharded_eval_stages(label, m.style, t, model, shards)
                     if m.confidence and not is_side(t):       # R-Tuning's AP, of answerable questions
                         stages.append(confidence_stage(label, t, model))
     return stages

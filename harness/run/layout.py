@@ -99,6 +99,11 @@ def evaluation(method: str, task: str) -> str:
     return f"eval/{method}/{task}"
 
 
+def shard(stage: str, index: int, shards: int) -> str:
+    """One of `shards` slices of a stage's questions (data-parallel evaluation), joined by the stage."""
+    return f"shards/{stage}/{index + 1}of{shards}"
+
+
 def confidence(method: str, task: str) -> str:
     """R-Tuning's confidence of each test answer and the AP (r-tuning-unsure)."""
     return f"confidence/{method}/{task}"

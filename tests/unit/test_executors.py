@@ -57,6 +57,15 @@ def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(e
     assert _bench(tmp_path / "out", data, script, executor) == local
 
 
+def test_data_parallel_evaluation_joins_the_shards_records_in_order(tmp_path, data, script):
+    """Each evaluation as 3 stages of a slice of its questions (4 TriviaQA, 2 MMLU: one slice empty),
+    run by 2 workers: the joined records and the leaderboard are the single stage's."""
+    local = _bench(tmp_path / "local", data, script)
+    sharded = _bench(tmp_path / "sharded", data, script, Executor("pool", workers=2, shards=3))
+    assert any(k.startswith("shards/eval/init-refuse/mmlu/3of3/") for k in sharded)
+    assert {k: v for k, v in sharded.items() if not k.startswith("shards/")} == local
+
+
 def test_a_killed_run_resumes_to_the_same_result(tmp_path, data, script):
     local = _bench(tmp_path / "local", data, script)
     out = tmp_path / "pool"
