@@ -34,8 +34,17 @@ def _bench(out: Path, data, script, executor: Executor = Executor()) -> dict[str
     return _files(out)
 
 
-def test_the_pool_and_submitits_local_executor_give_the_local_run_byte_for_byte(tmp_path, data, script):
-    local = _bench(tmp_path / "local", data, script)
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The scripted data and script, and what the local executor writes with them."""
+    from support.scripted import write_data, write_script
+    root = tmp_path_factory.mktemp("executors")
+    data, script = write_data(root / "data"), write_script(root / "scripted.json")
+    return data, script, _bench(root / "local", data, script)
+
+
+def test_the_pool_and_submitits_local_executor_give_the_local_run_byte_for_byte(world, tmp_path):
+    data, script, local = world
     assert len(local) > 8
     assert _bench(tmp_path / "pool", data, script, Executor("pool", workers=2)) == local
     assert _bench(tmp_path / "submitit", data, script, Executor("submitit", workers=2, cluster="local")) == local
@@ -45,9 +54,8 @@ def test_the_pool_and_submitits_local_executor_give_the_local_run_byte_for_byte(
 
 @pytest.mark.parametrize("executor", [Executor("pool", workers=2), Executor("submitit", workers=2, cluster="local")],
                          ids=["pool", "submitit-local"])
-def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(executor, tmp_path, data, script,
-                                                                                monkeypatch):
-    local = _bench(tmp_path / "local", data, script)
+def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(executor, world, tmp_path, monkeypatch):
+    data, script, local = world
     monkeypatch.setenv("HARNESS_FAILPOINT", "stage-done:eval/init-refuse/triviaqa")     # that worker: SIGKILL
     with pytest.raises(RuntimeError, match="(?s)eval/init-refuse/triviaqa .*Run the same command"):
         _bench(tmp_path / "out", data, script, executor)
@@ -57,17 +65,17 @@ def test_a_killed_worker_ends_the_run_and_the_rerun_resumes_to_the_same_result(e
     assert _bench(tmp_path / "out", data, script, executor) == local
 
 
-def test_data_parallel_evaluation_joins_the_shards_records_in_order(tmp_path, data, script):
+def test_data_parallel_evaluation_joins_the_shards_records_in_order(world, tmp_path):
     """Each evaluation as 3 stages of a slice of its questions (4 TriviaQA, 2 MMLU: one slice empty),
     run by 2 workers: the joined records and the leaderboard are the single stage's."""
-    local = _bench(tmp_path / "local", data, script)
+    data, script, local = world
     sharded = _bench(tmp_path / "sharded", data, script, Executor("pool", workers=2, shards=3))
     assert any(k.startswith("shards/eval/init-refuse/mmlu/3of3/") for k in sharded)
     assert {k: v for k, v in sharded.items() if not k.startswith("shards/")} == local
 
 
-def test_a_killed_run_resumes_to_the_same_result(tmp_path, data, script):
-    local = _bench(tmp_path / "local", data, script)
+def test_a_killed_run_resumes_to_the_same_result(world, tmp_path):
+    data, script, local = world
     out = tmp_path / "pool"
     cmd = [sys.executable, "-m", "harness.cli", "bench", "--engine", "fake", "--model", script, "--preset", "smoke",
            "--data-dir", str(data), "--methods", ",".join(METHODS), "--tasks", ",".join(TASKS), "--out", str(out),
