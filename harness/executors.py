@@ -203,13 +203,13 @@ def drive(stages: list[Stage], job: Job, backend) -> dict[str, dict]:
     todo = [s for s in stages if not finished(run_dir, s.name, s.version)]
     done = {s.name for s in stages} - {s.name for s in todo}
     graph, tail = edges(stages), tails(stages, {s.name: 1.0 for s in stages})     # the longest chain first
+    by_name = {s.name: s for s in stages}
     failed: list[str] = []
     started: list[str] = []
     try:
         while todo or backend.running:
             for name, code, log in backend.poll():
-                stage = next(s for s in stages if s.name == name)
-                if code == 0 and finished(run_dir, name, stage.version):
+                if code == 0 and finished(run_dir, name, by_name[name].version):
                     done.add(name)
                     console.print(f"[bold]done[/bold] {name}")
                 else:

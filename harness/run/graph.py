@@ -25,16 +25,21 @@ def check_order(stages: Sequence[Stage]) -> None:
         seen.add(name)
 
 
+def readers(stages: Sequence[Stage]) -> dict[str, list[str]]:
+    """Stage -> the stages of this list that read it."""
+    out: dict[str, list[str]] = {s.name: [] for s in stages}
+    for name, reads in edges(stages).items():
+        for i in reads:
+            out[i].append(name)
+    return out
+
+
 def tails(stages: Sequence[Stage], seconds: Mapping[str, float]) -> dict[str, float]:
     """Each stage's seconds plus the longest chain of stages that read it, transitively."""
-    graph = edges(stages)
-    readers: dict[str, list[str]] = {s.name: [] for s in stages}
-    for name, reads in graph.items():
-        for i in reads:
-            readers[i].append(name)
+    readers_of = readers(stages)
     tail: dict[str, float] = {}
     for s in reversed(stages):                 # readers come later in a checked order
-        tail[s.name] = seconds.get(s.name, 0.0) + max((tail[r] for r in readers[s.name]), default=0.0)
+        tail[s.name] = seconds.get(s.name, 0.0) + max((tail[r] for r in readers_of[s.name]), default=0.0)
     return tail
 
 
@@ -43,15 +48,11 @@ def critical_path(stages: Sequence[Stage], seconds: Mapping[str, float]) -> tupl
     graph faster than its seconds."""
     if not stages:
         return 0.0, []
-    graph, tail = edges(stages), tails(stages, seconds)
-    readers: dict[str, list[str]] = {s.name: [] for s in stages}
-    for name, reads in graph.items():
-        for i in reads:
-            readers[i].append(name)
+    graph, tail, readers_of = edges(stages), tails(stages, seconds), readers(stages)
     roots = [s.name for s in stages if not graph[s.name]]
     path = [max(roots, key=lambda n: tail[n])]
-    while readers[path[-1]]:
-        path.append(max(readers[path[-1]], key=lambda n: tail[n]))
+    while readers_of[path[-1]]:
+        path.append(max(readers_of[path[-1]], key=lambda n: tail[n]))
     return tail[path[0]], path
 
 
