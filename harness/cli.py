@@ -58,9 +58,10 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                         "constructed set and is evaluated on the same questions (default: the data seed)")
     p.add_argument("--engine", default="hf",
                    help=f"{', '.join(ENGINES)}: transformers, vLLM (GPU), or scripted answers without a model")
-    p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "float16"],
-                   help="inference dtype: bfloat16 (the default; also bf16 autocast in SFT), float32 (no "
-                        "autocast), float16 (inference only: SFT then trains in float32)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32", "float16"],
+                   help="inference dtype: auto (bfloat16 where the GPU or CPU computes in it, else float16 on "
+                        "a GPU, float32 on a CPU), bfloat16 (also bf16 autocast in SFT), float32 (no autocast), "
+                        "float16 (inference only: SFT then trains in float32)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the hub (off by default)")
     p.add_argument("--train-launcher", default=None,
@@ -192,8 +193,8 @@ def _train_parser(sub) -> None:
     t.add_argument("--rehearsal", action="store_true", help="the preset's rehearsal SFT settings")
     t.add_argument("--sft-config", default=None, help="JSON of SFTConfig fields (overrides --preset)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"],
-                   help="bfloat16: mixed-precision autocast; float32: off")
+    t.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"],
+                   help="bfloat16: mixed-precision autocast; float32: off; auto: bfloat16 where native")
     t.add_argument("--trust-remote-code", action="store_true")
     t.add_argument("--prompt-style", default="auto", choices=["auto", "chat", "completion"],
                    help="how prompts are rendered (as bench --prompt-style)")

@@ -26,15 +26,29 @@ def _run_config(args):
     from harness.run.config import RunConfig
     from harness.run.presets import preset
     from harness.engines.models import DEFAULT_MODEL
+    from harness.engines.dtypes import resolve_dtype
     methods = csv_list(args.methods)      # "all" is expanded by harness.schedule.checked
+    dtype = resolve_dtype(args.dtype, "cuda" if _on_slurm(args) else None)
+    if args.dtype == "auto" and dtype == "float32":
+        from harness.run.stage import console
+        console.print("note: this CPU has no native bfloat16 (emulated, ~11x slower here): --dtype auto "
+                      "runs in float32; --dtype bfloat16 forces it")
     cfg = RunConfig(model=args.model or DEFAULT_MODEL, preset=preset(args.preset), seed=args.seed,
-                    limit=args.limit, engine=args.engine, dtype=args.dtype, batch_size=args.batch_size,
+                    limit=args.limit, engine=args.engine, dtype=dtype, batch_size=args.batch_size,
                     data_dir=args.data_dir, trust_remote_code=args.trust_remote_code,
                     cache=not args.no_cache, train_launcher=args.train_launcher,
                     train_seeds=_seeds(args.seeds), prompt_style=args.prompt_style, model_name=args.model_name)
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
     return cfg, methods
+
+
+def _on_slurm(args) -> bool:
+    """Whether the stages run as Slurm jobs (on the cluster's GPUs, not on the host that submits them)."""
+    import shutil
+    if vars(args).get("executor", "local") != "submitit":        # plan has no executor flags
+        return False
+    return args.cluster == "slurm" or (args.cluster is None and shutil.which("sbatch") is not None)
 
 
 def run_plan(args) -> None:
@@ -107,7 +121,8 @@ def run_train(args) -> None:
     else:
         domain = preset(args.preset).open if args.domain == "open" else preset(args.preset).choice
         cfg = domain.rehearsal_sft if args.rehearsal else domain.sft
-    common = dict(seed=args.seed, bf16=args.dtype == "bfloat16", trust_remote_code=args.trust_remote_code,
+    from harness.engines.dtypes import resolve_dtype
+    common = dict(seed=args.seed, bf16=resolve_dtype(args.dtype) == "bfloat16", trust_remote_code=args.trust_remote_code,
                   prompt_style=args.prompt_style)
     if args.dpo_beta is not None:
         from harness.training.dpo import Preference, train as train_dpo

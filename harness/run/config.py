@@ -155,7 +155,7 @@ class RunConfig:
     seed: int = 0                           # the data seed: pool, samples, test questions, draws, rehearsal
     limit: int | None = None                # overrides preset.n_test
     engine: str = "hf"
-    dtype: str = "bfloat16"                 # inference dtype; also bf16 autocast in SFT
+    dtype: str = "auto"                     # inference dtype; bfloat16 also autocasts SFT; auto: engines.dtypes
     trust_remote_code: bool = False
     prompt_style: str = "auto"              # auto (chat template if the model has one), chat, completion
     # Not part of the run's identity: they change speed or location, never results.
@@ -171,6 +171,8 @@ class RunConfig:
 
     def __post_init__(self):
         from harness.data.prompts import PROMPT_STYLES
+        from harness.engines.dtypes import resolve_dtype
+        object.__setattr__(self, "dtype", resolve_dtype(self.dtype))     # the identity holds what ran
         if self.prompt_style not in PROMPT_STYLES:
             raise ValueError(f"prompt style must be one of {', '.join(PROMPT_STYLES)}, got {self.prompt_style!r}")
         if len(set(self.train_seeds)) != len(self.train_seeds):

@@ -28,12 +28,26 @@ KILLS = [
 
 
 def bench(out: Path, data_dir, failpoint: str | None = None) -> subprocess.CompletedProcess:
+    """The bench in a session of its own, its output in a file: a process it left behind can hold
+    no pipe of ours open, and is killed with the session (a SIGKILLed parent leaves its children)."""
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_FAILPOINT"}
     if failpoint:
         env["HARNESS_FAILPOINT"] = failpoint
     cmd = [sys.executable, "-m", "harness.cli", "bench", "--methods", "craft,rait", "--tasks", "triviaqa,mmlu",
            "--preset", "tiny", "--batch-size", "8", "--data-dir", str(data_dir), "--out", str(out)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    log = out.parent / f"{out.name}.log"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=900)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    text = log.read_text()
+    return subprocess.CompletedProcess(cmd, proc.returncode, text, text)
 
 
 def done_markers(out: Path) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ from harness.run.stage import Stage, StageContext, config_hash, run_stages
 
 
 def test_hash_ignores_speed_and_location_but_not_results():
-    cfg = RunConfig(model="smollm2-135m", preset=PRESETS["smoke"])
+    cfg = RunConfig(model="smollm2-135m", preset=PRESETS["smoke"], dtype="bfloat16")
     assert config_hash(cfg) == config_hash(replace(cfg, batch_size=64, data_dir="/elsewhere"))
     assert config_hash(cfg) != config_hash(replace(cfg, seed=1))
     assert config_hash(cfg) != config_hash(replace(cfg, limit=5))
