@@ -84,7 +84,8 @@ def _executor_arguments(b: argparse.ArgumentParser) -> None:
     g.add_argument("--gpus-per-stage", type=int, default=1,
                    help="pool: GPUs a training stage takes (full fine-tuning under --train-launcher torchrun)")
     g.add_argument("--data-parallel", type=int, default=1, metavar="K",
-                   help="each evaluation as K stages of a slice of its questions, for K workers (records joined in order)")
+                   help="each knowledge query and evaluation as K stages of a slice of its questions, for K workers "
+                        "(joined in order)")
     g.add_argument("--cluster", default=None, choices=["slurm", "local"],
                    help="submitit: Slurm, or its local executor (default: Slurm where sbatch is on the PATH)")
     g.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",

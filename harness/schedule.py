@@ -15,14 +15,16 @@ from harness.scoring.evaluate import is_side, task_info
 from harness.scoring.metrics import REFERENCE
 from harness.stages.confidence import confidence_stage
 from harness.stages.evaluation import eval_stage, sharded_eval_stages, test_stage
+from harness.stages.knowledge import data_parallel
 from harness.stages.training import for_seed
 
 
 def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] = (None,), shards: int = 1) -> list[Stage]:
     """Tests first, then training per domain (a trained method once per training seed, on the same
     constructed set), then evaluation grouped by model (fewer reloads). `seeds` are label seeds
-    (RunConfig.label_seed: None for the data seed); `shards` > 1 splits each evaluation into that
-    many stages of a slice of its questions each, joined in order (data-parallel evaluation)."""
+    (RunConfig.label_seed: None for the data seed); `shards` > 1 splits each knowledge query and
+    each evaluation into that many stages of a slice of its questions each, joined in order (data
+    parallelism)."""
     kinds = sorted({task_info(t).kind for t in tasks})
     stages = [test_stage(t) for t in tasks]
     for kind in kinds:
@@ -30,7 +32,7 @@ def schedule(methods: list[str], tasks: list[str], seeds: Sequence[int | None] =
             if not m.runs_on(kind):
                 continue
             trained = m.trained_by(kind)
-            stages += [s for s in m.stages(kind) if s.name != trained]
+            stages += [part for s in m.stages(kind) if s.name != trained for part in data_parallel(s, shards)]
             stages += [for_seed(s, seed) for s in m.stages(kind) if s.name == trained for seed in seeds]
     for m in (method(name) for name in methods):
         for seed in seeds:

@@ -41,9 +41,8 @@ def pool_stage(kind: str) -> Stage:
     return Stage(layout.pool(kind), run, POOL)
 
 
-def _query(ctx: StageContext, kind: str, model: dict) -> list[dict]:
+def _query(ctx: StageContext, kind: str, model: dict, items: list[dict]) -> list[dict]:
     d = ctx.cfg.domain(kind)
-    items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
     engine = ctx.engine(**model)
     scoring = ctx.cfg.preset.scoring
     if kind == "open":
@@ -54,11 +53,39 @@ def _query(ctx: StageContext, kind: str, model: dict) -> list[dict]:
 
 def query_stage(kind: str, rehearsed: bool = False) -> Stage:
     """The knowledge query of M0, or of M~ (what the rehearsal wrote: a LoRA adapter or a full model)."""
+    return _query_part(kind, rehearsed, layout.query(kind, rehearsed), 0, 1)
+
+
+def _query_part(kind: str, rehearsed: bool, name: str, index: int, shards: int) -> Stage:
+    """The knowledge query of slice `index` of `shards` of the pool (the whole pool for 1 of 1)."""
     def run(ctx: StageContext) -> None:
+        items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
+        lo, hi = len(items) * index // shards, len(items) * (index + 1) // shards
         model = tuned_model(ctx, layout.rehearse(kind)) if rehearsed else {}
-        write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model))
-    return Stage(layout.query(kind, rehearsed), run, QUERY,
-                 (layout.pool(kind), layout.rehearse(kind)) if rehearsed else (layout.pool(kind),))
+        write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model, items[lo:hi]) if hi > lo else [])
+    return Stage(name, run, QUERY, (layout.pool(kind), layout.rehearse(kind)) if rehearsed else (layout.pool(kind),))
+
+
+def sharded_query_stages(kind: str, rehearsed: bool, shards: int) -> list[Stage]:
+    """The knowledge query as `shards` slices of the pool (each its own stage, for another worker)
+    and the query stage itself, which joins their rows in pool order: the rows one stage writes, as
+    each question's samples are seeded from its own prompt and scored alone."""
+    name = layout.query(kind, rehearsed)
+    parts = [_query_part(kind, rehearsed, layout.shard(name, i, shards), i, shards) for i in range(shards)]
+
+    def join(ctx: StageContext) -> None:
+        write_jsonl(ctx.dir / layout.KNOWLEDGE,
+                    [r for p in parts for r in read_jsonl(ctx.input(p.name) / layout.KNOWLEDGE)])
+    return [*parts, Stage(name, join, QUERY, tuple(p.name for p in parts))]
+
+
+def data_parallel(stage: Stage, shards: int) -> list[Stage]:
+    """A knowledge query as `shards` slices and their join (sharded_query_stages); any other stage as it is."""
+    for kind in ("open", "choice"):
+        for rehearsed in (False, True):
+            if stage.name == layout.query(kind, rehearsed) and shards > 1:
+                return sharded_query_stages(kind, rehearsed, shards)
+    return [stage]
 
 
 def greedy_stage(kind: str) -> Stage:

@@ -17,6 +17,13 @@ def test_every_schedule_reads_only_stages_that_come_before_and_exist():
         names = {s.name for s in stages}
         assert all(i in names for s in stages for i in s.inputs)
         assert edges(stages)["eval/craft/triviaqa"] == ("tests/triviaqa", "open/craft/train")
+    plain, sharded = unique(schedule(list(METHODS), tasks)), unique(schedule(list(METHODS), tasks, shards=2))
+    check_order(sharded)                                                    # --data-parallel 2
+    assert edges(sharded)["open/query_rehearsed"] == ("shards/open/query_rehearsed/1of2",
+                                                       "shards/open/query_rehearsed/2of2")
+    assert edges(sharded)["shards/choice/query_m0/2of2"] == ("choice/pool",)
+    split = [s.name for s in plain if s.name.endswith(("/query_m0", "/query_rehearsed")) or s.name.startswith("eval/")]
+    assert {s.name for s in sharded} - {s.name for s in plain} == {f"shards/{n}/{i}of2" for n in split for i in (1, 2)}
     with pytest.raises(ValueError, match="b reads a, which come after it"):
         check_order([Stage("b", None, inputs=("a",)), Stage("a", None)])
 

@@ -158,3 +158,37 @@ def test_build_is_pure_and_crss_is_its_own_stage(ctx):
     k.dir.mkdir(parents=True)
     crss.run(k)
     assert len(fake.LOADED) == 1 and read_json(k.dir / "crss.json")["n_idk"] == 2
+
+
+class HashEncoder:
+    """Embeddings that differ by text, so each question's certainty is its own."""
+    def encode(self, texts, **_):
+        return np.array([[(hash(t) >> s) % 7 + 1.0 for s in (0, 8, 16)] for t in texts])
+
+
+@pytest.mark.parametrize("kind", ["open", "choice"])
+def test_a_sharded_knowledge_query_joins_to_the_single_stages_rows(tmp_path, monkeypatch, kind):
+    """--data-parallel: the pool's 7 questions as 3 slices (2, 2, 3), each its own stage, joined by the
+    query stage in pool order, byte for byte what the single stage writes (9 slices: most empty)."""
+    from dataclasses import replace
+    from harness.run.stage import run_stages
+    monkeypatch.setattr(knowledge, "load_encoder", lambda: HashEncoder())
+    items = [{"id": f"q{i}", "question": f"Capital {i}?", "aliases": ["Paris"], "answer": "Paris",
+              "choices": ["Rome", "Paris", "Oslo", "Bern"], "gold": "B", "subject": "geo"} for i in range(7)]
+    preset = replace(PRESETS["tiny"], choice=replace(PRESETS["tiny"].choice, n_shot=0))
+    cfg = RunConfig(model="base", preset=preset, engine="fake")
+
+    def query(run_dir, stages):
+        write_jsonl(run_dir / kind / "pool" / "items.jsonl", items)
+        _done(run_dir / kind / "pool")
+        run_stages(stages, lambda name: StageContext(cfg, run_dir, name, "/models/base", EnginePool("fake")))
+        return (run_dir / kind / "query_m0" / "knowledge.jsonl").read_bytes()
+
+    single = query(tmp_path / "single", [stages_knowledge.query_stage(kind)])
+    rows = read_jsonl(tmp_path / "single" / kind / "query_m0" / "knowledge.jsonl")
+    assert [r["id"] for r in rows] == [it["id"] for it in items]
+    assert kind == "choice" or len({(r["correctness"], r["certainty"]) for r in rows}) > 2
+    for shards in (3, 9):
+        parts = stages_knowledge.sharded_query_stages(kind, False, shards)
+        assert [p.name for p in parts][-1] == f"{kind}/query_m0" and len(parts) == shards + 1
+        assert query(tmp_path / f"sharded{shards}", parts) == single
