@@ -85,7 +85,8 @@ def _executor_arguments(b: argparse.ArgumentParser) -> None:
                    help="pool: GPUs a training stage takes (full fine-tuning under --train-launcher torchrun)")
     g.add_argument("--data-parallel", type=int, default=1, metavar="K",
                    help="each knowledge query and evaluation as K stages of a slice of its questions, for K workers "
-                        "(joined in order)")
+                        "(joined in order); like --batch-size it changes which prompts share a batch, so a real "
+                        "model's numbers can differ (docs/scale.md)")
     g.add_argument("--cluster", default=None, choices=["slurm", "local"],
                    help="submitit: Slurm, or its local executor (default: Slurm where sbatch is on the PATH)")
     g.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
