@@ -34,7 +34,8 @@ def bench(out: Path, data_dir, failpoint: str | None = None) -> subprocess.Compl
     if failpoint:
         env["HARNESS_FAILPOINT"] = failpoint
     cmd = [sys.executable, "-m", "harness.cli", "bench", "--methods", "craft,rait", "--tasks", "triviaqa,mmlu",
-           "--preset", "tiny", "--batch-size", "8", "--data-dir", str(data_dir), "--out", str(out)]
+           "--preset", "tiny", "--batch-size", "8", "--data-dir", str(data_dir), "--out", str(out),
+           "--dtype", "float32"]                # bf16 is not bitwise repeatable across processes here
     log = out.parent / f"{out.name}.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
