@@ -36,10 +36,8 @@ def resolve_dtype(dtype: str, device: str | None = None) -> str:
         raise ValueError(f"dtype must be one of {', '.join(CHOICES)}, got {dtype!r}")
     if dtype != "auto":
         return dtype
-    if device is None:
-        import torch
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        import torch
-        return "bfloat16" if not torch.cuda.is_available() or torch.cuda.is_bf16_supported() else "float16"
-    return "bfloat16" if cpu_has_bf16() else "float32"
+    import torch
+    if (device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    # a GPU here, or the cluster's (a Slurm driver on a host without one: assume bf16)
+    return "bfloat16" if not torch.cuda.is_available() or torch.cuda.is_bf16_supported() else "float16"

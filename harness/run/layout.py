@@ -100,8 +100,13 @@ def evaluation(method: str, task: str) -> str:
 
 
 def shard(stage: str, index: int, shards: int) -> str:
-    """One of `shards` slices of a stage's questions (data-parallel evaluation), joined by the stage."""
+    """One of `shards` slices of a stage's questions (data parallelism), joined by the stage."""
     return f"shards/{stage}/{index + 1}of{shards}"
+
+
+def shard_bounds(n: int, index: int, shards: int) -> tuple[int, int]:
+    """[lo, hi) of slice `index` of `shards` of n questions (empty where shards outnumber them)."""
+    return n * index // shards, n * (index + 1) // shards
 
 
 def confidence(method: str, task: str) -> str:

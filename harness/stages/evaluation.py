@@ -58,7 +58,7 @@ def sharded_eval_stages(label: str, style: str, task: str, trained: str | None, 
         def run(ctx: StageContext) -> None:
             tests = ctx.input(layout.tests(task))
             items, rows = read_jsonl(tests / layout.ITEMS), read_jsonl(tests / layout.ROWS)
-            lo, hi = len(items) * index // shards, len(items) * (index + 1) // shards
+            lo, hi = layout.shard_bounds(len(items), index, shards)
             write_jsonl(ctx.dir / layout.ROWS, rows[lo:hi])
             if lo == hi:                         # more shards than questions
                 write_jsonl(ctx.dir / layout.RECORDS, [])

@@ -60,7 +60,7 @@ def _query_part(kind: str, rehearsed: bool, name: str, index: int, shards: int) 
     """The knowledge query of slice `index` of `shards` of the pool (the whole pool for 1 of 1)."""
     def run(ctx: StageContext) -> None:
         items = read_jsonl(ctx.input(layout.pool(kind)) / layout.ITEMS)
-        lo, hi = len(items) * index // shards, len(items) * (index + 1) // shards
+        lo, hi = layout.shard_bounds(len(items), index, shards)
         model = tuned_model(ctx, layout.rehearse(kind)) if rehearsed else {}
         write_jsonl(ctx.dir / layout.KNOWLEDGE, _query(ctx, kind, model, items[lo:hi]) if hi > lo else [])
     return Stage(name, run, QUERY, (layout.pool(kind), layout.rehearse(kind)) if rehearsed else (layout.pool(kind),))
@@ -81,11 +81,11 @@ def sharded_query_stages(kind: str, rehearsed: bool, shards: int) -> list[Stage]
 
 def data_parallel(stage: Stage, shards: int) -> list[Stage]:
     """A knowledge query as `shards` slices and their join (sharded_query_stages); any other stage as it is."""
-    for kind in ("open", "choice"):
-        for rehearsed in (False, True):
-            if stage.name == layout.query(kind, rehearsed) and shards > 1:
-                return sharded_query_stages(kind, rehearsed, shards)
-    return [stage]
+    queries = {layout.query(kind, rehearsed): (kind, rehearsed)
+               for kind in ("open", "choice") for rehearsed in (False, True)}
+    if shards == 1 or stage.name not in queries:
+        return [stage]
+    return sharded_query_stages(*queries[stage.name], shards)
 
 
 def greedy_stage(kind: str) -> Stage:
